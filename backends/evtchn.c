@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <fcntl.h>
+#include <sys/queue.h>
+#include <xenevtchn.h>
+
+#include "evtchn.h"
+#include "log.h"
+
+/* Ports handled per wake-up before other sources get a turn. */
+#define EVTCHN_PORTS_PER_DISPATCH 64
+/* Highest port number accepted from the evtchn device (FIFO ABI limit). */
+#define EVTCHN_PORT_MAX (1u << 17)
+
+struct EvtchnPort {
+        EvtchnDispatcher *ed;
+        uint32_t local_port, domid, remote_port;
+        evtchn_handler_t handler;
+        void *userdata;
+        uint64_t window_start;
+        unsigned window_events;
+        uint64_t throttled_total;
+        bool throttled, kicked, in_handler, dead;
+        LIST_ENTRY(EvtchnPort) throttled_link, kicked_link;
+};
+
+struct EvtchnDispatcher {
+        sd_event *event;
+        xenevtchn_handle *xce;
+        sd_event_source *io, *timer, *kick;
+        EvtchnPort **ports;
+        size_t n_ports;
+        unsigned rate_limit;
+        uint64_t interval_usec;
+        LIST_HEAD(, EvtchnPort) throttled;
+        LIST_HEAD(, EvtchnPort) kicked;
+};
+
+static void port_free(EvtchnPort *p) {
+        if (p->throttled)
+                LIST_REMOVE(p, throttled_link);
+        if (p->kicked)
+                LIST_REMOVE(p, kicked_link);
+        free(p);
+}
+
+/* Runs the handler with the port masked, then unmasks: a guest cannot make us
+ * re-enter a ring that we are still working on. */
+static void port_run(EvtchnPort *p) {
+        EvtchnDispatcher *ed = p->ed;
+
+        p->in_handler = true;
+        p->handler(p, p->userdata);
+        p->in_handler = false;
+        if (p->dead) {
+                port_free(p);
+                return;
+        }
+        if (xenevtchn_unmask(ed->xce, p->local_port) < 0)
+                log_warning_errno(negative_errno(), "Failed to unmask event channel %u: %m", p->local_port);
+}
+
+static bool rate_allows(EvtchnDispatcher *ed, EvtchnPort *p, uint64_t now) {
+        if (now - p->window_start >= ed->interval_usec) {
+                p->window_start = now;
+                p->window_events = 0;
+        }
+        return ++p->window_events <= ed->rate_limit;
+}
+
+static void timer_arm(EvtchnDispatcher *ed) {
+        EvtchnPort *p;
+        uint64_t next = UINT64_MAX;
+
+        LIST_FOREACH(p, &ed->throttled, throttled_link)
+                next = MIN(next, p->window_start + ed->interval_usec);
+        if (next == UINT64_MAX)
+                return (void) sd_event_source_set_enabled(ed->timer, SD_EVENT_OFF);
+        (void) sd_event_source_set_time(ed->timer, next);
+        (void) sd_event_source_set_enabled(ed->timer, SD_EVENT_ONESHOT);
+}
+
+static void port_throttle(EvtchnDispatcher *ed, EvtchnPort *p) {
+        /* Stays masked: the guest's further notifications only set pending. */
+        p->throttled = true;
+        p->throttled_total++;
+        LIST_INSERT_HEAD(&ed->throttled, p, throttled_link);
+        timer_arm(ed);
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        EvtchnDispatcher *ed = userdata;
+        uint64_t now = now_usec();
+
+        (void) s;
+        (void) usec;
+        /* Restart the search after each handler: it may unbind other ports. */
+        for (;;) {
+                EvtchnPort *p, *ready = NULL;
+
+                LIST_FOREACH(p, &ed->throttled, throttled_link)
+                        if (now - p->window_start >= ed->interval_usec) {
+                                ready = p;
+                                break;
+                        }
+                if (!ready)
+                        break;
+                LIST_REMOVE(ready, throttled_link);
+                ready->throttled = false;
+                ready->window_start = now;
+                ready->window_events = 1;
+                /* The event that was held back may carry work: run it now. */
+                port_run(ready);
+        }
+        timer_arm(ed);
+        return 0;
+}
+
+static int on_kick(sd_event_source *s, void *userdata) {
+        EvtchnDispatcher *ed = userdata;
+        EvtchnPort *p;
+        unsigned budget = EVTCHN_PORTS_PER_DISPATCH;
+
+        (void) s;
+        while ((p = LIST_FIRST(&ed->kicked)) && budget-- > 0) {
+                LIST_REMOVE(p, kicked_link);
+                p->kicked = false;
+                if (p->throttled)
+                        continue; /* runs when its window ends */
+                if (!rate_allows(ed, p, now_usec())) {
+                        port_throttle(ed, p);
+                        continue;
+                }
+                p->in_handler = true;
+                p->handler(p, p->userdata);
+                p->in_handler = false;
+                if (p->dead)
+                        port_free(p);
+        }
+        if (!LIST_EMPTY(&ed->kicked))
+                (void) sd_event_source_set_enabled(ed->kick, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        EvtchnDispatcher *ed = userdata;
+        uint64_t now = now_usec();
+
+        (void) s;
+        (void) fd;
+        (void) revents;
+        for (unsigned i = 0; i < EVTCHN_PORTS_PER_DISPATCH; i++) {
+                xenevtchn_port_or_error_t port = xenevtchn_pending(ed->xce);
+                EvtchnPort *p;
+
+                if (port < 0) {
+                        if (errno != EAGAIN && errno != EWOULDBLOCK)
+                                log_warning_errno(negative_errno(), "Failed to read pending event channels: %m");
+                        break;
+                }
+                if ((size_t) port >= ed->n_ports || !(p = ed->ports[port])) {
+                        /* Unbound meanwhile: nothing to do, nothing to unmask. */
+                        continue;
+                }
+                if (p->throttled)
+                        continue;
+                if (!rate_allows(ed, p, now)) {
+                        port_throttle(ed, p);
+                        continue;
+                }
+                port_run(p);
+        }
+        return 0;
+}
+
+int evtchn_dispatcher_new(sd_event *e, unsigned rate_limit, unsigned interval_ms, EvtchnDispatcher **ret) {
+        EvtchnDispatcher *ed;
+        int fd, r;
+
+        ed = calloc(1, sizeof *ed);
+        if (!ed)
+                return -ENOMEM;
+        ed->event = sd_event_ref(e);
+        LIST_INIT(&ed->throttled);
+        LIST_INIT(&ed->kicked);
+        evtchn_dispatcher_set_rate_limit(ed, rate_limit, interval_ms);
+
+        ed->xce = xenevtchn_open(NULL, 0);
+        if (!ed->xce) {
+                r = negative_errno();
+                goto fail;
+        }
+        fd = xenevtchn_fd(ed->xce);
+        /* Non-blocking, so that xenevtchn_pending() says EAGAIN when drained. */
+        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        r = sd_event_add_io(e, &ed->io, fd, EPOLLIN, on_io, ed);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_description(ed->io, "evtchn");
+        r = sd_event_add_time(e, &ed->timer, CLOCK_MONOTONIC, 0, 0, on_timer, ed);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_enabled(ed->timer, SD_EVENT_OFF);
+        r = sd_event_add_defer(e, &ed->kick, on_kick, ed);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_enabled(ed->kick, SD_EVENT_OFF);
+        *ret = ed;
+        return 0;
+fail:
+        evtchn_dispatcher_free(ed);
+        return r;
+}
+
+EvtchnDispatcher *evtchn_dispatcher_free(EvtchnDispatcher *ed) {
+        if (!ed)
+                return NULL;
+        for (size_t i = 0; i < ed->n_ports; i++)
+                if (ed->ports[i])
+                        evtchn_unbind(ed->ports[i]);
+        free(ed->ports);
+        sd_event_source_disable_unref(ed->io);
+        sd_event_source_disable_unref(ed->timer);
+        sd_event_source_disable_unref(ed->kick);
+        if (ed->xce)
+                xenevtchn_close(ed->xce);
+        sd_event_unref(ed->event);
+        free(ed);
+        return NULL;
+}
+
+void evtchn_dispatcher_set_rate_limit(EvtchnDispatcher *ed, unsigned rate_limit, unsigned interval_ms) {
+        ed->rate_limit = rate_limit ?: 1;
+        ed->interval_usec = (uint64_t) (interval_ms ?: 1) * 1000u;
+}
+
+int evtchn_bind(EvtchnDispatcher *ed, uint32_t domid, uint32_t remote_port, evtchn_handler_t handler,
+                void *userdata, EvtchnPort **ret) {
+        xenevtchn_port_or_error_t port;
+        EvtchnPort *p;
+
+        port = xenevtchn_bind_interdomain(ed->xce, domid, remote_port);
+        if (port < 0)
+                return negative_errno();
+        if ((uint32_t) port >= EVTCHN_PORT_MAX) {
+                xenevtchn_unbind(ed->xce, (evtchn_port_t) port);
+                return -ERANGE;
+        }
+        if ((size_t) port >= ed->n_ports) {
+                size_t n = MAX((size_t) port + 1, ed->n_ports * 2);
+                EvtchnPort **a = reallocarray(ed->ports, n, sizeof *a);
+                if (!a) {
+                        xenevtchn_unbind(ed->xce, (evtchn_port_t) port);
+                        return -ENOMEM;
+                }
+                memset(a + ed->n_ports, 0, (n - ed->n_ports) * sizeof *a);
+                ed->ports = a;
+                ed->n_ports = n;
+        }
+        p = calloc(1, sizeof *p);
+        if (!p) {
+                xenevtchn_unbind(ed->xce, (evtchn_port_t) port);
+                return -ENOMEM;
+        }
+        *p = (EvtchnPort) { .ed = ed, .local_port = (uint32_t) port, .domid = domid, .remote_port = remote_port,
+                            .handler = handler, .userdata = userdata };
+        ed->ports[port] = p;
+        *ret = p;
+        return 0;
+}
+
+void evtchn_unbind(EvtchnPort *p) {
+        EvtchnDispatcher *ed;
+
+        if (!p || p->dead)
+                return;
+        ed = p->ed;
+        ed->ports[p->local_port] = NULL;
+        if (xenevtchn_unbind(ed->xce, p->local_port) < 0)
+                log_debug("Failed to unbind event channel %u: %m", p->local_port);
+        if (p->in_handler) {
+                p->dead = true; /* freed when the handler returns */
+                return;
+        }
+        port_free(p);
+}
+
+int evtchn_notify(EvtchnPort *p) {
+        if (xenevtchn_notify(p->ed->xce, p->local_port) < 0)
+                return negative_errno();
+        return 0;
+}
+
+void evtchn_port_kick(EvtchnPort *p) {
+        if (p->kicked || p->dead)
+                return;
+        p->kicked = true;
+        LIST_INSERT_HEAD(&p->ed->kicked, p, kicked_link);
+        (void) sd_event_source_set_enabled(p->ed->kick, SD_EVENT_ONESHOT);
+}
+
+uint32_t evtchn_local_port(const EvtchnPort *p) {
+        return p->local_port;
+}
+
+uint64_t evtchn_port_throttled(const EvtchnPort *p) {
+        return p->throttled_total;
+}

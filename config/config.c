@@ -1,0 +1,615 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* asprintf(), getline(), open_memstream() */
+#endif
+
+#include <assert.h>
+#include <errno.h>
+#include <ini.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+
+#include "config.h"
+
+/* Local helpers; kept private so config/ does not depend on any other part of the tree. */
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#define _cleanup_(f) __attribute__((__cleanup__(f)))
+#define _printf_(a, b) __attribute__((__format__(printf, a, b)))
+#define WHITESPACE " \t\n\r\f\v"
+
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
+
+static inline void fclosep(FILE **f) {
+        if (*f)
+                fclose(*f);
+}
+
+/*
+ * The key table.
+ *
+ * Every configurable value is one row: section, key, type, accepted range, default and the offset of the
+ * field it is stored in. The parser, the defaults and the duplicate-key detection are all driven by this
+ * table; adding a key means adding a field to PvbackdConfig, a row here and a paragraph in pvbackd.conf.
+ *
+ * Offsets are relative to a base pointer handed to config_item_assign(), not hard-wired to
+ * PvbackdConfig, so that a future table for parametrised sections (see config_section_lookup()) can
+ * store into a per-guest struct with the same value parsers.
+ */
+
+typedef enum ConfigType {
+        CONFIG_TYPE_BOOL,     /* bool: yes/no/true/false/on/off/1/0 */
+        CONFIG_TYPE_UNSIGNED, /* unsigned: decimal in [min, max] */
+        CONFIG_TYPE_ENUM,     /* int: one of enum_values */
+        /* Room for CONFIG_TYPE_STRING (e.g. per-disk serials). Strings will need a config_done() that
+         * frees them, and config_load() will have to release the half-parsed struct on error. */
+        _CONFIG_TYPE_MAX,
+} ConfigType;
+
+typedef struct ConfigEnumValue {
+        const char *name;
+        int value;
+} ConfigEnumValue;
+
+typedef struct ConfigItem {
+        const char *section;
+        const char *key;
+        ConfigType type;
+        size_t offset;
+        uint64_t min, max;                  /* CONFIG_TYPE_UNSIGNED only */
+        const ConfigEnumValue *enum_values; /* CONFIG_TYPE_ENUM only, terminated by a NULL name */
+        uint64_t def;                       /* default: 0/1 for booleans, the value for enums */
+} ConfigItem;
+
+/* Compile-time check that a field has the C type the parser will store into it. Evaluates to 0. */
+#define CHECK_FIELD(field, type)                                                                          \
+        (0 * sizeof(struct {                                                                              \
+                _Static_assert(__builtin_types_compatible_p(__typeof__(((PvbackdConfig *) NULL)->field), \
+                                                            type),                                        \
+                               "PvbackdConfig." #field " does not have type " #type);                     \
+                char dummy;                                                                               \
+        }))
+
+#define ITEM_BOOL(_section, _key, _field, _def)                                                          \
+        {                                                                                                 \
+                .section = _section, .key = _key, .type = CONFIG_TYPE_BOOL,                               \
+                .offset = offsetof(PvbackdConfig, _field) + CHECK_FIELD(_field, bool), .min = 0, .max = 1, \
+                .def = (_def),                                                                            \
+        }
+
+#define ITEM_UNSIGNED(_section, _key, _field, _min, _max, _def)                                              \
+        {                                                                                                     \
+                .section = _section, .key = _key, .type = CONFIG_TYPE_UNSIGNED,                               \
+                .offset = offsetof(PvbackdConfig, _field) + CHECK_FIELD(_field, unsigned), .min = (_min),    \
+                .max = (_max), .def = (_def),                                                                 \
+        }
+
+#define ITEM_ENUM(_section, _key, _field, _values, _def)                                                    \
+        {                                                                                                    \
+                .section = _section, .key = _key, .type = CONFIG_TYPE_ENUM,                                  \
+                .offset = offsetof(PvbackdConfig, _field) + CHECK_FIELD(_field, int), .enum_values = _values, \
+                .def = (_def),                                                                               \
+        }
+
+/* LogTarget is stored through an int pointer. */
+_Static_assert(sizeof(LogTarget) == sizeof(int), "LogTarget must be int sized");
+
+static const ConfigEnumValue log_level_values[] = {
+        { "err", LOG_ERR },
+        { "warning", LOG_WARNING },
+        { "notice", LOG_NOTICE },
+        { "info", LOG_INFO },
+        { "debug", LOG_DEBUG },
+        { NULL, 0 },
+};
+
+static const ConfigEnumValue log_target_values[] = {
+        { "auto", LOG_TARGET_AUTO },
+        { "journal", LOG_TARGET_JOURNAL },
+        { "stderr", LOG_TARGET_STDERR },
+        { NULL, 0 },
+};
+
+/* Keep in sync with config.h and pvbackd.conf. */
+static const ConfigItem config_items[] = {
+        ITEM_ENUM("daemon", "log-level", log_level, log_level_values, LOG_INFO),
+        /* LogTarget is an enum, which CHECK_FIELD() does not consider compatible with int. */
+        {
+                .section = "daemon", .key = "log-target", .type = CONFIG_TYPE_ENUM,
+                .offset = offsetof(PvbackdConfig, log_target), .enum_values = log_target_values,
+                .def = LOG_TARGET_AUTO,
+        },
+
+        ITEM_BOOL("classes", "vbd", serve_vbd, true),
+        ITEM_BOOL("classes", "vif", serve_vif, true),
+        ITEM_BOOL("classes", "console", serve_console, true),
+
+        ITEM_BOOL("console", "primary", console_primary, false),
+
+        ITEM_UNSIGNED("limits", "max-ring-page-order", max_ring_page_order, 0, 4, 4),
+        ITEM_UNSIGNED("limits", "max-queues", max_queues, 1, 8, 4),
+        ITEM_UNSIGNED("limits", "max-indirect-segments", max_indirect_segments, 0, 512, 256),
+        ITEM_UNSIGNED("limits", "max-devices-per-guest", max_devices_per_guest, 1, 1024, 64),
+        ITEM_UNSIGNED("limits", "max-guests", max_guests, 1, 32752, 1024),
+        ITEM_UNSIGNED("limits", "max-grants-per-guest", max_grants_per_guest, 64, 1048576, 16384),
+        ITEM_UNSIGNED("limits", "evtchn-rate-limit", evtchn_rate_limit, 1, 1000000, 20000),
+        ITEM_UNSIGNED("limits", "evtchn-rate-interval-ms", evtchn_rate_interval_ms, 1, 10000, 100),
+};
+
+static const char *enum_to_string(const ConfigEnumValue *values, int v) {
+        for (const ConfigEnumValue *e = values; e->name; e++)
+                if (e->value == v)
+                        return e->name;
+        return NULL;
+}
+
+static int enum_from_string(const ConfigEnumValue *values, const char *s) {
+        assert(s);
+
+        for (const ConfigEnumValue *e = values; e->name; e++)
+                if (strcmp(e->name, s) == 0)
+                        return e->value;
+        return -EINVAL;
+}
+
+const char *log_target_to_string(LogTarget t) {
+        return enum_to_string(log_target_values, t);
+}
+
+LogTarget log_target_from_string(const char *s) {
+        int r = enum_from_string(log_target_values, s);
+        return r < 0 ? _LOG_TARGET_INVALID : (LogTarget) r;
+}
+
+const char *config_log_level_to_string(int level) {
+        return enum_to_string(log_level_values, level);
+}
+
+int config_log_level_from_string(const char *s) {
+        return enum_from_string(log_level_values, s);
+}
+
+static void config_item_set(const ConfigItem *item, void *base, uint64_t v) {
+        uint8_t *p = (uint8_t *) base + item->offset;
+
+        switch (item->type) {
+        case CONFIG_TYPE_BOOL:
+                *(bool *) p = v != 0;
+                break;
+        case CONFIG_TYPE_UNSIGNED:
+                *(unsigned *) p = (unsigned) v;
+                break;
+        case CONFIG_TYPE_ENUM:
+                *(int *) p = (int) v;
+                break;
+        default:
+                assert(!"unknown config item type");
+        }
+}
+
+void config_init_defaults(PvbackdConfig *c) {
+        assert(c);
+
+        memset(c, 0, sizeof(*c));
+        for (size_t i = 0; i < ELEMENTSOF(config_items); i++)
+                config_item_set(config_items + i, c, config_items[i].def);
+}
+
+/* Value parsers. On failure they return a negative errno and a static description of the problem. */
+
+static int parse_boolean_strict(const char *s, bool *ret, const char **ret_reason) {
+        static const char *const yes[] = { "1", "yes", "true", "on" }, *const no[] = { "0", "no", "false", "off" };
+
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(s, yes[i]) == 0) {
+                        *ret = true;
+                        return 0;
+                }
+                if (strcasecmp(s, no[i]) == 0) {
+                        *ret = false;
+                        return 0;
+                }
+        }
+
+        *ret_reason = "invalid boolean, expected yes|no|true|false|on|off|1|0";
+        return -EINVAL;
+}
+
+/* Plain decimal digits only: no sign, no whitespace, no base prefix, nothing after the number. Leading
+ * zeros are accepted and do not mean octal. */
+static int parse_unsigned_strict(const char *s, uint64_t *ret, const char **ret_reason) {
+        unsigned long long v;
+        char *end;
+
+        if (*s == '\0') {
+                *ret_reason = "empty value, expected a number";
+                return -EINVAL;
+        }
+        if (*s == '-') {
+                *ret_reason = "negative values are not allowed";
+                return -ERANGE;
+        }
+        if (*s == '+') {
+                *ret_reason = "explicit sign not allowed";
+                return -EINVAL;
+        }
+        if (*s < '0' || *s > '9') {
+                *ret_reason = "not a number";
+                return -EINVAL;
+        }
+
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno == ERANGE) {
+                *ret_reason = "number too large";
+                return -ERANGE;
+        }
+        if (errno != 0 || end == s) {
+                *ret_reason = "not a number";
+                return -EINVAL;
+        }
+        if (*end != '\0') {
+                *ret_reason = "trailing characters after number";
+                return -EINVAL;
+        }
+
+        *ret = v;
+        return 0;
+}
+
+typedef struct ConfigParser {
+        const char *path;
+        FILE *f;
+        char *line;
+        size_t line_allocated;
+        unsigned line_no;        /* number of the line last handed to inih */
+
+        PvbackdConfig config;
+        unsigned seen[ELEMENTSOF(config_items)]; /* line an item was set on, 0 if not yet */
+
+        int r;                   /* first error, 0 if none so far */
+        char *error;             /* message for it */
+} ConfigParser;
+
+/* Records the first error as "path:line: <context>: <reason>" and returns error. Later errors are not
+ * recorded: parsing stops at the first one. */
+_printf_(3, 4) static int parser_fail(ConfigParser *p, int error, const char *format, ...) {
+        _cleanup_(freep) char *msg = NULL;
+        va_list ap;
+        int k;
+
+        assert(error < 0);
+
+        if (p->r < 0)
+                return p->r;
+
+        va_start(ap, format);
+        k = vasprintf(&msg, format, ap);
+        va_end(ap);
+        if (k < 0) {
+                p->r = -ENOMEM;
+                return p->r;
+        }
+
+        if (asprintf(&p->error, "%s:%u: %s", p->path, p->line_no, msg) < 0) {
+                p->error = NULL;
+                p->r = -ENOMEM;
+                return p->r;
+        }
+
+        p->r = error;
+        return error;
+}
+
+static bool section_known(const char *section) {
+        for (size_t i = 0; i < ELEMENTSOF(config_items); i++)
+                if (strcmp(config_items[i].section, section) == 0)
+                        return true;
+        return false;
+}
+
+static int config_section_lookup(ConfigParser *p, const char *section) {
+        /*
+         * This is the place for parametrised sections, e.g. per-guest console declarations:
+         *
+         *         [guest "web01"]
+         *         console = pty
+         *
+         * Recognise them here before the static table lookup (match the 'guest "' prefix, validate and
+         * unquote the name) and dispatch their keys in config_parse_assignment() to a separate item table
+         * whose offsets point into a per-guest struct hung off PvbackdConfig. Mind that inih truncates
+         * section names to 50 bytes: check the length here, where the full line is still available.
+         */
+
+        if (!section_known(section))
+                return parser_fail(p, -EINVAL, "[%s]: unknown section", section);
+
+        return 0;
+}
+
+static int config_item_assign(ConfigParser *p, const ConfigItem *item, void *base, const char *value) {
+        const char *reason = NULL;
+        uint64_t v = 0;
+        bool b = false;
+        int r;
+
+        switch (item->type) {
+        case CONFIG_TYPE_BOOL:
+                r = parse_boolean_strict(value, &b, &reason);
+                v = b;
+                break;
+
+        case CONFIG_TYPE_UNSIGNED:
+                r = parse_unsigned_strict(value, &v, &reason);
+                if (r >= 0 && (v < item->min || v > item->max))
+                        return parser_fail(p, -ERANGE, "[%s] %s = %s: value out of range %" PRIu64 "..%" PRIu64,
+                                           item->section, item->key, value, item->min, item->max);
+                break;
+
+        case CONFIG_TYPE_ENUM:
+                r = enum_from_string(item->enum_values, value);
+                if (r < 0) {
+                        _cleanup_(freep) char *expected = NULL;
+                        size_t n = 0;
+                        FILE *f;
+
+                        /* List the accepted values in the message. */
+                        f = open_memstream(&expected, &n);
+                        if (!f)
+                                return parser_fail(p, -ENOMEM, "out of memory");
+                        for (const ConfigEnumValue *e = item->enum_values; e->name; e++)
+                                fprintf(f, "%s%s", e == item->enum_values ? "" : "|", e->name);
+                        if (fclose(f) != 0)
+                                return parser_fail(p, -ENOMEM, "out of memory");
+
+                        return parser_fail(p, -EINVAL, "[%s] %s = %s: invalid value, expected %s",
+                                           item->section, item->key, value, expected);
+                }
+                v = (uint64_t) r;
+                break;
+
+        default:
+                assert(!"unknown config item type");
+                return -EINVAL;
+        }
+        if (r < 0)
+                return parser_fail(p, r, "[%s] %s = %s: %s", item->section, item->key, value, reason);
+
+        config_item_set(item, base, v);
+        return 0;
+}
+
+static int config_parse_assignment(ConfigParser *p, const char *section, const char *key, const char *value) {
+        if (section[0] == '\0')
+                return parser_fail(p, -EINVAL, "%s = %s: key outside of any section", key, value);
+
+        /* Parametrised sections would be dispatched here, see config_section_lookup(). */
+
+        for (size_t i = 0; i < ELEMENTSOF(config_items); i++) {
+                const ConfigItem *item = config_items + i;
+
+                if (strcmp(item->section, section) != 0 || strcmp(item->key, key) != 0)
+                        continue;
+
+                if (p->seen[i] > 0)
+                        return parser_fail(p, -EINVAL, "[%s] %s = %s: duplicate key, already set on line %u",
+                                           section, key, value, p->seen[i]);
+                p->seen[i] = p->line_no;
+
+                return config_item_assign(p, item, &p->config, value);
+        }
+
+        /* The reader has already rejected unknown sections; be defensive anyway. */
+        if (!section_known(section))
+                return parser_fail(p, -EINVAL, "[%s] %s = %s: unknown section", section, key, value);
+
+        return parser_fail(p, -EINVAL, "[%s] %s = %s: unknown key", section, key, value);
+}
+
+static int ini_handler_cb(void *userdata, const char *section, const char *name, const char *value) {
+        ConfigParser *p = userdata;
+
+        if (p->r < 0)
+                return 0;
+
+        /* INI_ALLOW_NO_VALUE is off in Debian's build, but do not crash should that ever change. */
+        if (!value) {
+                (void) parser_fail(p, -EINVAL, "%s: expected 'key = value'", name);
+                return 0;
+        }
+
+        return config_parse_assignment(p, section, name, value) < 0 ? 0 : 1;
+}
+
+/* Like inih's find_chars_or_comment(): the first character in chars, or the start of an inline comment
+ * (';' preceded by whitespace), or the terminating NUL. */
+static char *find_chars_or_comment(char *s, const char *chars) {
+        bool was_space = false;
+
+        for (; *s; s++) {
+                if (strchr(chars, *s) || (was_space && *s == ';'))
+                        break;
+                was_space = strchr(WHITESPACE, *s);
+        }
+        return s;
+}
+
+static char *rstrip(char *s) {
+        size_t n = strlen(s);
+
+        while (n > 0 && strchr(WHITESPACE, s[n - 1]))
+                s[--n] = '\0';
+        return s;
+}
+
+/* Validates a "[section]" line. Returns 0 if it is fine (inih will then parse it), negative errno after
+ * recording the error otherwise. */
+static int reader_check_section_line(ConfigParser *p, const char *line) {
+        _cleanup_(freep) char *copy = strdup(line);
+        char *end, *rest;
+
+        if (!copy)
+                return parser_fail(p, -ENOMEM, "out of memory");
+
+        end = find_chars_or_comment(copy + 1, "]");
+        if (*end != ']')
+                return parser_fail(p, -EINVAL, "%s: missing ']' in section header", line);
+        *end = '\0';
+
+        /* inih silently ignores anything after the ']'; only allow a comment there. */
+        rest = end + 1 + strspn(end + 1, WHITESPACE);
+        if (*rest != '\0' && *rest != '#' && *rest != ';')
+                return parser_fail(p, -EINVAL, "[%s]: trailing characters after section header", copy + 1);
+
+        return config_section_lookup(p, copy + 1);
+}
+
+/* Validates a line that is not empty, not a comment and not a section header. */
+static int reader_check_assignment_line(ConfigParser *p, const char *line) {
+        _cleanup_(freep) char *copy = strdup(line);
+        char *sep;
+
+        if (!copy)
+                return parser_fail(p, -ENOMEM, "out of memory");
+
+        /* inih also accepts "key: value"; we insist on one syntax. */
+        sep = find_chars_or_comment(copy, "=:");
+        if (*sep != '=')
+                return parser_fail(p, -EINVAL, "%s: expected 'key = value'", rstrip(copy));
+        if (sep == copy)
+                return parser_fail(p, -EINVAL, "%s: missing key name", rstrip(copy));
+
+        return 0;
+}
+
+/*
+ * ini_reader for ini_parse_stream(). Reading the lines ourselves gives us:
+ *  - the line number (Debian's inih is built without INI_HANDLER_LINENO): inih asks for exactly one line
+ *    per call, so p->line_no is the line the handler is being called for;
+ *  - rejection of lines too long for inih's buffer, which inih would otherwise silently split in two;
+ *  - rejection of embedded NUL bytes, which would silently truncate the line;
+ *  - removal of leading whitespace, so that an indented line is never taken as a continuation of the
+ *    previous value (INI_ALLOW_MULTILINE) but parsed as what it looks like;
+ *  - strict checks of section headers and separators with precise messages.
+ * Returning NULL ends the parse; we do that at EOF and on the first error.
+ */
+static char *ini_reader_cb(char *buf, int size, void *userdata) {
+        static const char bom[] = "\xEF\xBB\xBF";
+        ConfigParser *p = userdata;
+        ssize_t n;
+        char *s;
+        size_t l;
+
+        assert(size > 0);
+
+        if (p->r < 0)
+                return NULL;
+
+        errno = 0;
+        n = getline(&p->line, &p->line_allocated, p->f);
+        if (n < 0) {
+                if (ferror(p->f)) {
+                        int error = errno > 0 ? -errno : -EIO;
+
+                        p->line_no++;
+                        parser_fail(p, error, "read error: %s", strerror(-error));
+                }
+                return NULL;
+        }
+        p->line_no++;
+
+        if ((size_t) n != strlen(p->line)) {
+                parser_fail(p, -EINVAL, "NUL byte in line");
+                return NULL;
+        }
+
+        s = p->line;
+        if (p->line_no == 1 && strncmp(s, bom, strlen(bom)) == 0)
+                s += strlen(bom);
+        s += strspn(s, WHITESPACE);
+        rstrip(s);
+
+        l = strlen(s);
+        if (l >= (size_t) size) {
+                parser_fail(p, -EINVAL, "line too long (more than %d characters)", size - 1);
+                return NULL;
+        }
+
+        if (s[0] == '[') {
+                if (reader_check_section_line(p, s) < 0)
+                        return NULL;
+        } else if (s[0] != '\0' && !strchr("#;", s[0])) {
+                if (reader_check_assignment_line(p, s) < 0)
+                        return NULL;
+        }
+
+        memcpy(buf, s, l + 1);
+        return buf;
+}
+
+static void parser_done(ConfigParser *p) {
+        free(p->line);
+        p->line = NULL;
+        free(p->error);
+        p->error = NULL;
+}
+
+int config_load(const char *path, PvbackdConfig *ret, char **ret_error) {
+        _cleanup_(parser_done) ConfigParser p = { .path = path };
+        _cleanup_(fclosep) FILE *f = NULL;
+        int r, k;
+
+        assert(path);
+        assert(ret);
+
+        config_init_defaults(ret);
+        config_init_defaults(&p.config);
+        if (ret_error)
+                *ret_error = NULL;
+
+        f = fopen(path, "re");
+        if (!f) {
+                r = -errno;
+                if (ret_error && asprintf(ret_error, "%s: %s", path,
+                                          r == -ENOENT ? "configuration file not found" : strerror(-r)) < 0) {
+                        *ret_error = NULL;
+                        return -ENOMEM;
+                }
+                return r;
+        }
+        p.f = f;
+
+        k = ini_parse_stream(ini_reader_cb, &p, ini_handler_cb, &p);
+        if (k > 0 && (p.r == 0 || (unsigned) k < p.line_no)) {
+                /* A syntax error inih found but our reader did not anticipate. inih keeps going after
+                 * syntax errors, so it may be on an earlier line than the error our reader or handler
+                 * stopped at: report whichever came first. */
+                free(p.error);
+                p.error = NULL;
+                p.r = 0;
+                p.line_no = (unsigned) k;
+                (void) parser_fail(&p, -EINVAL, "syntax error, expected '[section]' or 'key = value'");
+        } else if (k < 0 && p.r == 0)
+                /* -1 (cannot open file) is impossible with a stream, -2 is an allocation failure. */
+                (void) parser_fail(&p, k == -2 ? -ENOMEM : -EIO, "ini_parse_stream() failed (%d)", k);
+
+        if (p.r < 0) {
+                if (ret_error) {
+                        *ret_error = p.error;
+                        p.error = NULL;
+                }
+                return p.r;
+        }
+
+        *ret = p.config;
+        return 0;
+}

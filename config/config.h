@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * pvbackd configuration file (/etc/xen/pvbackd.conf) parser.
+ *
+ * The file is INI style:
+ *
+ *         [section]
+ *         key = value
+ *
+ * Comments are lines starting with '#' or ';', or an inline ';' preceded by whitespace. Every key must
+ * live in a known section; unknown sections, unknown keys, duplicate keys and malformed or out-of-range
+ * values are errors. All keys and their defaults are documented in config/pvbackd.conf.
+ */
+
+#include <errno.h>
+#include <stdbool.h>
+
+#ifndef PVBACKD_CONFIG_FILE
+#define PVBACKD_CONFIG_FILE "/etc/xen/pvbackd.conf"
+#endif
+
+typedef enum LogTarget {
+        LOG_TARGET_AUTO,
+        LOG_TARGET_JOURNAL,
+        LOG_TARGET_STDERR,
+        _LOG_TARGET_MAX,
+        _LOG_TARGET_INVALID = -EINVAL,
+} LogTarget;
+
+typedef struct PvbackdConfig {
+        /* [daemon] */
+        int log_level;                    /* log-level: syslog LOG_ERR..LOG_DEBUG, default LOG_INFO */
+        LogTarget log_target;             /* log-target: auto|journal|stderr, default auto */
+
+        /* [classes] which device classes pvbackd serves */
+        bool serve_vbd;                   /* vbd, default yes */
+        bool serve_vif;                   /* vif, default yes */
+        bool serve_console;               /* console, default yes */
+
+        /* [console] */
+        bool console_primary;             /* primary: default no (primary console stays with xenconsoled) */
+
+        /* [limits] */
+        unsigned max_ring_page_order;     /* max-ring-page-order 0..4, default 4 */
+        unsigned max_queues;              /* max-queues 1..8, default 4 */
+        unsigned max_indirect_segments;   /* max-indirect-segments 0..512, default 256 (0 = no indirect) */
+        unsigned max_devices_per_guest;   /* max-devices-per-guest 1..1024, default 64 */
+        unsigned max_guests;              /* max-guests 1..32752, default 1024 */
+        unsigned max_grants_per_guest;    /* max-grants-per-guest 64..1048576, default 16384 */
+        unsigned evtchn_rate_limit;       /* evtchn-rate-limit 1..1000000 events per interval per channel, default 20000 */
+        unsigned evtchn_rate_interval_ms; /* evtchn-rate-interval-ms 1..10000, default 100 */
+} PvbackdConfig;
+
+/* Sets every field of *c to its documented default. */
+void config_init_defaults(PvbackdConfig *c);
+
+/*
+ * Parses the configuration file at path.
+ *
+ * *ret is initialised with the defaults first. On success it holds the defaults overridden by the file,
+ * *ret_error is set to NULL and 0 is returned.
+ *
+ * On failure *ret holds the defaults only (never a partially parsed file), and a negative errno is
+ * returned:
+ *   -ENOENT   the file does not exist (the caller decides whether that is fatal),
+ *   -EINVAL   syntax error, unknown section or key, duplicate key, malformed value,
+ *   -ERANGE   negative, overflowing or out-of-range number,
+ *   -ENOMEM   out of memory (*ret_error may then be NULL),
+ *   other     errors from opening or reading the file.
+ * *ret_error then receives a message (caller frees) naming the file, the line, the section and the key,
+ * e.g. "/etc/xen/pvbackd.conf:12: [limits] max-ring-page-order = 9: value out of range 0..4".
+ * ret_error may be NULL if the caller does not want the message. The function does not log.
+ */
+int config_load(const char *path, PvbackdConfig *ret, char **ret_error);
+
+/* "auto", "journal", "stderr"; NULL for invalid values. */
+const char *log_target_to_string(LogTarget t);
+/* Inverse of log_target_to_string(); returns _LOG_TARGET_INVALID for unknown strings. */
+LogTarget log_target_from_string(const char *s);
+
+/* Names used by the log-level key: "err", "warning", "notice", "info", "debug" for LOG_ERR..LOG_DEBUG;
+ * NULL / -EINVAL for anything else. */
+const char *config_log_level_to_string(int level);
+int config_log_level_from_string(const char *s);

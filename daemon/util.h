@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* Small helpers shared by every part of pvbackd, in the spirit of systemd's
+ * macro.h: cleanup attributes, errno plumbing, and bounded string parsing. */
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _likely_(x) __builtin_expect(!!(x), 1)
+#define _unlikely_(x) __builtin_expect(!!(x), 0)
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
+#define _cleanup_free_ _cleanup_(freep)
+
+static inline void closep(int *fd) {
+        if (*fd >= 0) {
+                int saved = errno;
+                close(*fd);
+                errno = saved;
+        }
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+/* Return -errno of the last failed libc/Xen library call, never 0, so that a
+ * library that forgot to set errno cannot make a failure look like success. */
+static inline int negative_errno(void) {
+        return errno > 0 ? -errno : -EIO;
+}
+
+static inline bool streq(const char *a, const char *b) {
+        return strcmp(a, b) == 0;
+}
+
+static inline const char *startswith(const char *s, const char *prefix) {
+        size_t l = strlen(prefix);
+        return strncmp(s, prefix, l) == 0 ? s + l : NULL;
+}
+
+/* Strict unsigned decimal: digits only, no sign, no leading zeros (except "0"),
+ * no whitespace, value <= max. Guest-controlled strings go through this. */
+int parse_uint(const char *s, uint64_t max, uint64_t *ret);
+
+/* "0" or "1" only, as the Xen protocols write booleans. */
+int parse_bool01(const char *s, bool *ret);
+
+/* Copies s into a bounded, printable form for logs: control characters and
+ * non-ASCII bytes become '?', and it is cut at max bytes. */
+char *sanitize_for_log(const char *s, size_t max);
+
+uint64_t now_usec(void);
+
+/* Hands ownership of a pointer to the caller and clears the variable. */
+#define TAKE_PTR(p)                              \
+        ({                                       \
+                __typeof__(p) _ptr_ = (p);       \
+                (p) = NULL;                      \
+                _ptr_;                           \
+        })

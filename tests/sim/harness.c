@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "xensim.h"
+
+static long now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static const char *env_or_die(const char *name) {
+        const char *v = getenv(name);
+        if (!v) {
+                fprintf(stderr, "harness: %s is not set (run through meson test)\n", name);
+                exit(77);
+        }
+        return v;
+}
+
+bool harness_wait_notify(Harness *h, const char *want, int timeout_ms) {
+        long end = now_ms() + timeout_ms;
+
+        for (;;) {
+                struct pollfd p = { .fd = h->notify_fd, .events = POLLIN };
+                char buf[1024];
+                long left = end - now_ms();
+                ssize_t n;
+
+                if (left < 0 || poll(&p, 1, (int) left) <= 0)
+                        return false;
+                n = recv(h->notify_fd, buf, sizeof buf - 1, 0);
+                if (n <= 0)
+                        continue;
+                buf[n] = 0;
+                for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+                        if (strncmp(line, "STATUS=", 7) == 0)
+                                snprintf(h->status, sizeof h->status, "%s", line + 7);
+                        if (strcmp(line, "READY=1") == 0)
+                                h->ready = true;
+                        if (want && strstr(line, want)) {
+                                /* keep draining what came in the same datagram */
+                                for (line = strtok(NULL, "\n"); line; line = strtok(NULL, "\n"))
+                                        if (strncmp(line, "STATUS=", 7) == 0)
+                                                snprintf(h->status, sizeof h->status, "%s", line + 7);
+                                return true;
+                        }
+                }
+        }
+}
+
+bool harness_log_contains(Harness *h, const char *s) {
+        FILE *f = fopen(h->stderr_path, "re");
+        char line[4096];
+        bool found = false;
+
+        if (!f)
+                return false;
+        while (!found && fgets(line, sizeof line, f))
+                found = strstr(line, s) != NULL;
+        fclose(f);
+        return found;
+}
+
+int harness_start_pvbackd(Harness *h, const char *const *extra_args) {
+        const char *bin = env_or_die("PVBACKD_SIM");
+        const char *argv[16] = { bin, "--config", h->config_path, "--log-level", "debug" };
+        size_t n = 5;
+        pid_t pid;
+
+        for (; extra_args && *extra_args && n < (sizeof argv / sizeof argv[0] - 1); extra_args++)
+                argv[n++] = *extra_args;
+        argv[n] = NULL;
+        h->ready = false;
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
+                setenv("NOTIFY_SOCKET", h->notify_path, 1);
+                unsetenv("JOURNAL_STREAM");
+                dup2(h->stderr_fd, STDERR_FILENO);
+                execv(bin, (char *const *) argv);
+                _exit(127);
+        }
+        h->pvbackd = pid;
+        /* READY=1, or the daemon gave up (bad config): -ECHILD. */
+        for (int i = 0; i < 200 && !h->ready; i++) {
+                int status;
+                if (harness_wait_notify(h, "READY=1", 50))
+                        break;
+                if (waitpid(pid, &status, WNOHANG) == pid) {
+                        h->pvbackd = -1;
+                        return -ECHILD;
+                }
+        }
+        return h->ready ? 0 : -ETIMEDOUT;
+}
+
+int harness_start(Harness *h, const char *config_text) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        FILE *f;
+        int r;
+
+        *h = (Harness) { .notify_fd = -1, .stderr_fd = -1, .pvbackd = -1 };
+        r = xsim_start(env_or_die("XENSIMD"), &h->dir);
+        if (r < 0)
+                return r;
+        if (asprintf(&h->config_path, "%s/pvbackd.conf", h->dir) < 0 ||
+            asprintf(&h->notify_path, "%s/notify.sock", h->dir) < 0 ||
+            asprintf(&h->stderr_path, "%s/pvbackd.log", h->dir) < 0)
+                return -ENOMEM;
+        f = fopen(h->config_path, "we");
+        if (!f)
+                return -errno;
+        fputs(config_text ?: "", f);
+        fclose(f);
+
+        h->stderr_fd = open(h->stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        h->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (h->stderr_fd < 0 || h->notify_fd < 0)
+                return -errno;
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", h->notify_path);
+        if (bind(h->notify_fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                return -errno;
+
+        h->xs = xs_open(0);
+        if (!h->xs)
+                return -errno;
+        /* What xenstored and libxl set up before any backend runs. */
+        ts_write(h, "/local/domain/0/name", "Domain-0");
+        ts_write(h, "/local/domain/0/backend", "");
+        return harness_start_pvbackd(h, NULL);
+}
+
+int harness_stop_pvbackd(Harness *h) {
+        int status;
+
+        if (h->pvbackd <= 0)
+                return -ESRCH;
+        kill(h->pvbackd, SIGTERM);
+        for (int i = 0; i < 1000; i++) {
+                pid_t p = waitpid(h->pvbackd, &status, WNOHANG);
+                if (p == h->pvbackd) {
+                        h->pvbackd = -1;
+                        if (WIFEXITED(status))
+                                return WEXITSTATUS(status);
+                        return 128 + WTERMSIG(status);
+                }
+                usleep(10000);
+        }
+        kill(h->pvbackd, SIGKILL);
+        waitpid(h->pvbackd, &status, 0);
+        h->pvbackd = -1;
+        return -ETIMEDOUT;
+}
+
+void harness_finish(Harness *h) {
+        if (h->pvbackd > 0)
+                harness_stop_pvbackd(h);
+        if (getenv("HARNESS_SHOW_LOG")) {
+                char cmd[512];
+                snprintf(cmd, sizeof cmd, "cat '%s' >&2", h->stderr_path);
+                if (system(cmd) < 0)
+                        perror("system");
+        }
+        if (h->xs)
+                xs_close(h->xs);
+        if (h->notify_fd >= 0)
+                close(h->notify_fd);
+        if (h->stderr_fd >= 0)
+                close(h->stderr_fd);
+        xsim_stop();
+        free(h->dir);
+        free(h->config_path);
+        free(h->notify_path);
+        free(h->stderr_path);
+        *h = (Harness) { .notify_fd = -1, .stderr_fd = -1 };
+}
+
+/* ---- toolstack ---------------------------------------------------------- */
+
+int ts_write(Harness *h, const char *path, const char *value) {
+        return xs_write(h->xs, XBT_NULL, path, value, strlen(value)) ? 0 : -errno;
+}
+
+char *ts_read(Harness *h, const char *fmt, ...) {
+        char path[512];
+        unsigned len;
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(path, sizeof path, fmt, ap);
+        va_end(ap);
+        return xs_read(h->xs, XBT_NULL, path, &len);
+}
+
+int ts_wait(Harness *h, const char *path, const char *want, int timeout_ms) {
+        return xsim_wait_value(h->xs, path, want, timeout_ms);
+}
+
+long ts_time_until(Harness *h, const char *path, const char *want, int timeout_ms) {
+        long t0 = now_ms();
+        if (ts_wait(h, path, want, timeout_ms) < 0)
+                return -1;
+        return now_ms() - t0;
+}
+
+int ts_domain_create(Harness *h, uint32_t domid, const char *name) {
+        xen_domain_handle_t uuid;
+        static unsigned counter;
+
+        counter++;
+        for (unsigned i = 0; i < sizeof uuid; i++)
+                uuid[i] = (uint8_t) (domid * 31u + i * 7u + counter * 131u);
+        (void) h;
+        return xsim_domain_create(domid, name, uuid, 256);
+}
+
+static bool tx_write(struct xs_handle *xs, xs_transaction_t t, const char *dir, const char *key, const char *v) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", dir, key);
+        return xs_write(xs, t, p, v, strlen(v));
+}
+
+int ts_device_add(Harness *h, const char *kind, uint32_t domid, uint32_t devid, const char *const *extra) {
+        char be[256], fe[256], num[32];
+        struct xs_permissions be_perms[2] = { { .id = 0, .perms = XS_PERM_NONE }, { .id = domid, .perms = XS_PERM_READ } };
+        struct xs_permissions fe_perms[2] = { { .id = domid, .perms = XS_PERM_NONE }, { .id = 0, .perms = XS_PERM_READ } };
+
+        snprintf(be, sizeof be, "/local/domain/0/backend/%s/%u/%u", kind, domid, devid);
+        snprintf(fe, sizeof fe, "/local/domain/%u/device/%s/%u", domid, kind, devid);
+        for (int attempt = 0; attempt < 20; attempt++) {
+                xs_transaction_t t = xs_transaction_start(h->xs);
+                bool ok = t != XBT_NULL;
+
+                ok = ok && xs_rm(h->xs, t, fe) | 1;
+                ok = ok && xs_mkdir(h->xs, t, fe) && xs_set_permissions(h->xs, t, fe, fe_perms, 2);
+                ok = ok && xs_mkdir(h->xs, t, be) && xs_set_permissions(h->xs, t, be, be_perms, 2);
+                ok = ok && tx_write(h->xs, t, fe, "backend", be) && tx_write(h->xs, t, fe, "backend-id", "0") &&
+                     tx_write(h->xs, t, fe, "state", "1");
+                snprintf(num, sizeof num, "%u", domid);
+                ok = ok && tx_write(h->xs, t, be, "frontend", fe) && tx_write(h->xs, t, be, "frontend-id", num) &&
+                     tx_write(h->xs, t, be, "online", "1");
+                for (const char *const *kv = extra; ok && kv && kv[0] && kv[1]; kv += 2)
+                        ok = tx_write(h->xs, t, be, kv[0], kv[1]);
+                /* state last, as libxl's generic_add does */
+                ok = ok && tx_write(h->xs, t, be, "state", "1");
+                if (!ok) {
+                        int e = errno;
+                        if (t != XBT_NULL)
+                                xs_transaction_end(h->xs, t, true);
+                        return -e;
+                }
+                if (xs_transaction_end(h->xs, t, false))
+                        return 0;
+                if (errno != EAGAIN)
+                        return -errno;
+        }
+        return -EAGAIN;
+}
+
+int ts_device_remove(Harness *h, const char *kind, uint32_t domid, uint32_t devid, bool force) {
+        char be[256], fe[256], p[300];
+        int r;
+
+        snprintf(be, sizeof be, "/local/domain/0/backend/%s/%u/%u", kind, domid, devid);
+        snprintf(fe, sizeof fe, "/local/domain/%u/device/%s/%u", domid, kind, devid);
+        for (int attempt = 0; attempt < 20; attempt++) {
+                xs_transaction_t t = xs_transaction_start(h->xs);
+                unsigned len;
+                char *state;
+
+                if (force)
+                        xs_rm(h->xs, t, fe);
+                snprintf(p, sizeof p, "%s/state", be);
+                state = xs_read(h->xs, t, p, &len);
+                tx_write(h->xs, t, be, "online", "0");
+                if (!state || strcmp(state, "6") != 0)
+                        tx_write(h->xs, t, be, "state", "5");
+                free(state);
+                if (xs_transaction_end(h->xs, t, false))
+                        break;
+        }
+        snprintf(p, sizeof p, "%s/state", be);
+        r = ts_wait(h, p, "6", 10000);
+        xs_rm(h->xs, XBT_NULL, fe);
+        xs_rm(h->xs, XBT_NULL, be);
+        return r;
+}
+
+/* ---- frontend ----------------------------------------------------------- */
+
+int fe_open(Frontend *f, Harness *h, const char *kind, uint32_t domid, uint32_t devid) {
+        *f = (Frontend) { .h = h, .domid = domid, .devid = devid };
+        snprintf(f->kind, sizeof f->kind, "%s", kind);
+        snprintf(f->fe, sizeof f->fe, "/local/domain/%u/device/%s/%u", domid, kind, devid);
+        snprintf(f->be, sizeof f->be, "/local/domain/0/backend/%s/%u/%u", kind, domid, devid);
+        f->xs = xsim_xs_open_as(domid);
+        f->xce = xsim_evtchn_open_as(domid);
+        return f->xs && f->xce ? 0 : -errno;
+}
+
+void fe_close(Frontend *f) {
+        if (f->xs)
+                xs_close(f->xs);
+        if (f->xce)
+                xenevtchn_close(f->xce);
+        f->xs = NULL;
+        f->xce = NULL;
+}
+
+int fe_set_state(Frontend *f, XenbusState s) {
+        char p[200], v[8];
+        snprintf(p, sizeof p, "%s/state", f->fe);
+        snprintf(v, sizeof v, "%d", (int) s);
+        return xs_write(f->xs, XBT_NULL, p, v, strlen(v)) ? 0 : -errno;
+}
+
+int fe_backend_state(Frontend *f) {
+        char p[200], *v;
+        unsigned len;
+        int s;
+
+        snprintf(p, sizeof p, "%s/state", f->be);
+        v = xs_read(f->xs, XBT_NULL, p, &len);
+        if (!v)
+                return -errno;
+        s = atoi(v);
+        free(v);
+        return s;
+}
+
+int fe_wait_backend(Frontend *f, XenbusState s, int timeout_ms) {
+        char p[200], v[8];
+        snprintf(p, sizeof p, "%s/state", f->be);
+        snprintf(v, sizeof v, "%d", (int) s);
+        return xsim_wait_value(f->xs, p, v, timeout_ms);
+}
+
+int fe_setup_ring(Frontend *f, unsigned order) {
+        unsigned n = 1u << order;
+        uint64_t gfn;
+        char key[64], val[32];
+        xs_transaction_t t;
+        int r, port;
+
+        f->order = order;
+        for (unsigned i = 0; i < n; i++) {
+                r = xsim_page_alloc(f->domid, &gfn);
+                if (r < 0)
+                        return r;
+                if (i == 0)
+                        f->ring_gfn = gfn;
+                else if (gfn != f->ring_gfn + i)
+                        return -EFAULT; /* the ring must be contiguous for us to use it */
+                r = xsim_grant_access(f->domid, 0, gfn, false, &f->ring_refs[i]);
+                if (r < 0)
+                        return r;
+        }
+        r = xsim_page_alloc(f->domid, &f->data_gfn);
+        if (r < 0)
+                return r;
+        r = xsim_grant_access(f->domid, 0, f->data_gfn, true, &f->data_ref);
+        if (r < 0)
+                return r;
+
+        vtest_sring_t *s = xsim_guest_page(f->domid, f->ring_gfn);
+        SHARED_RING_INIT(s);
+        FRONT_RING_INIT(&f->ring, s, (size_t) n * 4096);
+
+        port = xenevtchn_bind_unbound_port(f->xce, 0);
+        if (port < 0)
+                return -errno;
+        f->port = (evtchn_port_t) port;
+
+        t = xs_transaction_start(f->xs);
+        if (order == 0)
+                tx_write(f->xs, t, f->fe, "ring-ref", (snprintf(val, sizeof val, "%u", f->ring_refs[0]), val));
+        else {
+                tx_write(f->xs, t, f->fe, "ring-page-order", (snprintf(val, sizeof val, "%u", order), val));
+                for (unsigned i = 0; i < n; i++) {
+                        snprintf(key, sizeof key, "ring-ref%u", i);
+                        snprintf(val, sizeof val, "%u", f->ring_refs[i]);
+                        tx_write(f->xs, t, f->fe, key, val);
+                }
+        }
+        snprintf(val, sizeof val, "%u", f->port);
+        tx_write(f->xs, t, f->fe, "event-channel", val);
+        return xs_transaction_end(f->xs, t, false) ? 0 : -errno;
+}
+
+int fe_end_grants(Frontend *f) {
+        int r = 0;
+        for (unsigned i = 0; i < (1u << f->order); i++)
+                if (xsim_grant_end(f->domid, f->ring_refs[i]) < 0)
+                        r = -EBUSY;
+        if (xsim_grant_end(f->domid, f->data_ref) < 0)
+                r = -EBUSY;
+        return r;
+}
+
+void *fe_sring(Frontend *f) {
+        return f->ring.sring;
+}
+
+int fe_roundtrip(Frontend *f, uint16_t offset, uint16_t len, int timeout_ms) {
+        uint8_t *data = xsim_guest_page(f->domid, f->data_gfn);
+        struct vtest_request *req;
+        uint64_t id = ++f->next_id;
+        long end = now_ms() + timeout_ms;
+        int notify;
+
+        for (unsigned i = 0; i < len && offset + i < 4096; i++)
+                data[offset + i] = (uint8_t) (id * 13 + i * 7);
+        req = RING_GET_REQUEST(&f->ring, f->ring.req_prod_pvt);
+        *req = (struct vtest_request) { .id = id, .gref = f->data_ref, .offset = offset, .len = len };
+        f->ring.req_prod_pvt++;
+        RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&f->ring, notify);
+        if (notify)
+                xenevtchn_notify(f->xce, f->port);
+
+        for (;;) {
+                while (RING_HAS_UNCONSUMED_RESPONSES(&f->ring)) {
+                        struct vtest_response *rsp = RING_GET_RESPONSE(&f->ring, f->ring.rsp_cons);
+                        struct vtest_response copy = *rsp;
+                        f->ring.rsp_cons++;
+                        if (copy.id != id)
+                                continue;
+                        if (copy.status != 0)
+                                return -EIO;
+                        if (offset + len > 4096)
+                                return -EPROTO; /* the backend accepted an invalid request */
+                        return copy.sum == vtest_checksum(data + offset, len) ? 0 : -EBADMSG;
+                }
+                int more;
+                RING_FINAL_CHECK_FOR_RESPONSES(&f->ring, more);
+                if (more)
+                        continue;
+                struct pollfd p = { .fd = xenevtchn_fd(f->xce), .events = POLLIN };
+                long left = end - now_ms();
+                if (left <= 0)
+                        return -ETIMEDOUT;
+                if (poll(&p, 1, (int) (left < 50 ? left : 50)) > 0) {
+                        int port = xenevtchn_pending(f->xce);
+                        if (port >= 0)
+                                xenevtchn_unmask(f->xce, (evtchn_port_t) port);
+                }
+        }
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* The simulated-Xen test harness: starts xensimd and the real pvbackd built
+ * against it, and plays the two other parties: the toolstack (writing what
+ * libxl 4.17 writes, with its timeouts) and the guest frontends. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <xenevtchn.h>
+#include <xenstore.h>
+#include <xen/io/xenbus.h>
+
+#include "vtest-ring.h"
+
+typedef struct Harness {
+        char *dir;
+        char *config_path;
+        pid_t pvbackd;
+        int notify_fd;
+        char *notify_path;
+        char status[256];     /* last STATUS= from sd_notify */
+        bool ready;
+        struct xs_handle *xs; /* dom0, as the toolstack */
+        int stderr_fd;        /* pvbackd's stderr, kept in a file for the test's checks */
+        char *stderr_path;
+} Harness;
+
+/* Starts the simulator and pvbackd with the given pvbackd.conf text (NULL:
+ * no file, defaults) and waits for READY=1. */
+int harness_start(Harness *h, const char *config_text);
+/* SIGTERM, wait; returns the exit status (or -errno). */
+int harness_stop_pvbackd(Harness *h);
+void harness_finish(Harness *h);
+/* Reads sd_notify messages for up to timeout_ms; true if one contained want. */
+bool harness_wait_notify(Harness *h, const char *want, int timeout_ms);
+/* True if pvbackd's stderr so far contains s. */
+bool harness_log_contains(Harness *h, const char *s);
+/* Starts pvbackd again (after a stop), with the same config. */
+int harness_start_pvbackd(Harness *h, const char *const *extra_args);
+
+/* Toolstack side (dom0). */
+int ts_domain_create(Harness *h, uint32_t domid, const char *name);
+/* Writes backend and frontend directories in one transaction as libxl's
+ * device_add does: B owned by dom0 readable by the guest, F owned by the
+ * guest readable by dom0. extra is key, value, ..., NULL for B. */
+int ts_device_add(Harness *h, const char *kind, uint32_t domid, uint32_t devid, const char *const *extra);
+/* libxl's removal: [force: rm F], online=0, state=5 (unless 6), wait up to
+ * 10 s for state 6, then rm B and F. -ETIMEDOUT like libxl's timeout. */
+int ts_device_remove(Harness *h, const char *kind, uint32_t domid, uint32_t devid, bool force);
+char *ts_read(Harness *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ts_write(Harness *h, const char *path, const char *value);
+int ts_wait(Harness *h, const char *path, const char *want, int timeout_ms);
+/* Milliseconds until path == want, or -1 on timeout. */
+long ts_time_until(Harness *h, const char *path, const char *want, int timeout_ms);
+
+/* Frontend side (the guest). */
+typedef struct Frontend {
+        Harness *h;
+        uint32_t domid, devid;
+        char kind[16];
+        char fe[128], be[128];
+        struct xs_handle *xs;
+        xenevtchn_handle *xce;
+        unsigned order;
+        uint32_t ring_refs[16];
+        uint64_t ring_gfn;
+        evtchn_port_t port;
+        vtest_front_ring_t ring;
+        uint64_t data_gfn;
+        uint32_t data_ref;
+        uint64_t next_id;
+} Frontend;
+
+int fe_open(Frontend *f, Harness *h, const char *kind, uint32_t domid, uint32_t devid);
+void fe_close(Frontend *f);
+int fe_set_state(Frontend *f, XenbusState s);
+/* Waits (as a frontend does, by watch) until B/state is s. */
+int fe_wait_backend(Frontend *f, XenbusState s, int timeout_ms);
+int fe_backend_state(Frontend *f);
+/* Grants 2^order ring pages and a data page, allocates an unbound event
+ * channel, writes ring-ref[N], ring-page-order, event-channel in one
+ * transaction. */
+int fe_setup_ring(Frontend *f, unsigned order);
+/* Ends the grants; -EBUSY if the backend still maps any (as Xen refuses). */
+int fe_end_grants(Frontend *f);
+/* One request over the ring: copies len bytes of pattern into the data page
+ * at offset, waits for the answer and checks its checksum. */
+int fe_roundtrip(Frontend *f, uint16_t offset, uint16_t len, int timeout_ms);
+/* Queues n requests without waiting (for throughput and broken-ring tests). */
+void *fe_sring(Frontend *f);
