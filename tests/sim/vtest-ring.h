@@ -6,7 +6,9 @@
  * backend answers with a checksum of its bytes, read by grant copy. It uses
  * the real ring macros of xen/io/ring.h, like blkif and netif. */
 
+#include <stddef.h>
 #include <stdint.h>
+#include <xenctrl.h> /* xen_mb() and friends, which ring.h uses */
 #include <xen/io/ring.h>
 
 struct vtest_request {

@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -679,7 +680,7 @@ static int do_control(struct cursor *cur, char *out, size_t outsize) {
                                      : domain_set_flags(domid, XSIM_DF_PAUSED, 0);
         }
         if (strcmp(cmd, "domain-shutdown") == 0) {
-                if (parse_u32(a[0], XSIM_MAX_DOMS - 1, &domid) < 0 || parse_u32(a[1], XEN_DOMINF_shutdownmask, &v) < 0)
+                if (parse_u32(a[0], XSIM_MAX_DOMS - 1, &domid) < 0 || parse_u32(a[1], 255, &v) < 0)
                         return -EINVAL;
                 r = domain_set_flags(domid, 0xff << XSIM_DF_REASON_SHIFT,
                                      XSIM_DF_SHUTDOWN | (v << XSIM_DF_REASON_SHIFT));
@@ -952,7 +953,7 @@ static void handle_request(struct conn *c, const struct xsd_sockmsg *h, const ch
 
 static void conn_readable(struct conn *c) {
         for (;;) {
-                struct iovec iov = { rbuf, sizeof(rbuf) };
+                struct iovec iov = { rbuf, sizeof(rbuf) - 1 };     /* room for a NUL */
                 struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
                 struct xsd_sockmsg h;
                 ssize_t n;
@@ -1115,7 +1116,7 @@ int main(int argc, char **argv) {
         static const struct option opts[] = {
                 { "dir", required_argument, NULL, 'd' },
                 { "help", no_argument, NULL, 'h' },
-                {}
+                { NULL, 0, NULL, 0 }
         };
         int c, r;
 
