@@ -8,14 +8,17 @@
 int xenbus_map_grants(XenbusDevice *d, const uint32_t *refs, unsigned n, bool writable, GrantMapping *ret) {
         Backend *b = d->backend;
         Domain *dom = d->domain;
-        uint32_t copy[1u << RING_PAGE_ORDER_MAX];
+        _cleanup_free_ uint32_t *copy = NULL;
         void *addr;
 
-        if (!dom || n == 0 || n > ELEMENTSOF(copy))
+        if (!dom || n == 0 || n > GRANT_MAP_MAX)
                 return -EINVAL;
         if (dom->n_grants_mapped + n > b->config.max_grants_per_guest)
                 return -EDQUOT;
         /* libxengnttab takes a non-const array. */
+        copy = malloc(n * sizeof *copy);
+        if (!copy)
+                return -ENOMEM;
         memcpy(copy, refs, n * sizeof *refs);
         addr = xengnttab_map_domain_grant_refs(b->xgt, n, d->domid, copy,
                                                PROT_READ | (writable ? PROT_WRITE : 0));

@@ -14,6 +14,9 @@
 
 #define XEN_PAGE_SIZE_BYTES 4096u
 #define RING_PAGE_ORDER_MAX 4u
+/* Most grants one xenbus_map_grants() call maps (an indirect blkif request
+ * with 256 segments needs 256 + 32). */
+#define GRANT_MAP_MAX 1024u
 
 typedef struct GrantMapping {
         void *addr;
@@ -21,7 +24,9 @@ typedef struct GrantMapping {
         Domain *domain;
 } GrantMapping;
 
-/* Maps n grant refs of the device's frontend domain as one contiguous area. */
+/* Maps n grant refs of the device's frontend domain as one contiguous area;
+ * read-only unless writable (map guest data that will only be read -- WRITE
+ * payloads, indirect pages -- read-only). -EDQUOT past the guest's cap. */
 int xenbus_map_grants(XenbusDevice *d, const uint32_t *refs, unsigned n, bool writable, GrantMapping *ret);
 void xenbus_unmap_grants(XenbusDevice *d, GrantMapping *m);
 

@@ -50,6 +50,19 @@ static Domain *domain_find(Backend *b, uint32_t domid) {
         return n ? *n : NULL;
 }
 
+void *backend_class_data(const Backend *b, const BackendClass *c) {
+        for (size_t i = 0; i < b->n_classes; i++)
+                if (b->classes[i] == c)
+                        return b->class_data[i];
+        return NULL;
+}
+
+void backend_set_class_data(Backend *b, const BackendClass *c, void *data) {
+        for (size_t i = 0; i < b->n_classes; i++)
+                if (b->classes[i] == c)
+                        b->class_data[i] = data;
+}
+
 bool backend_class_enabled(const Backend *b, const BackendClass *c) {
         for (size_t i = 0; i < b->n_classes; i++)
                 if (b->classes[i] == c)
@@ -612,6 +625,8 @@ static void device_discover(Backend *b, const BackendClass *c, const char *backe
                 return (void) log_error_errno(-ENOMEM, "Out of memory");
         if (xs_read_uint(b->xs, XBT_NULL, state_path, XenbusStateReconfigured, &state) < 0)
                 return; /* not (yet, or any more) a device */
+        if (c->claims && !c->claims(b, backend_path, domid, devid))
+                return;
         if (state == XenbusStateClosing)
                 return answer_untracked_detach(b, backend_path);
         if (state == XenbusStateConnected || state == XenbusStateInitialised) {
@@ -799,6 +814,57 @@ static void backend_event(Backend *b, const BackendClass *c, const char *path) {
                         }
 }
 
+/* ---- domains appearing and going, for classes that care ----------------- */
+
+#define DOMID_BITMAP_BYTES (DOMID_FIRST_RESERVED / 8 + 1)
+
+static bool bit_test(const uint8_t *m, uint32_t i) {
+        return m[i / 8] & (1u << (i % 8));
+}
+
+static void bit_set(uint8_t *m, uint32_t i, bool v) {
+        if (v)
+                m[i / 8] |= (uint8_t) (1u << (i % 8));
+        else
+                m[i / 8] &= (uint8_t) ~(1u << (i % 8));
+}
+
+/* Both special watches carry no domid: compare the live set with Xen's. */
+static void domains_rescan(Backend *b) {
+        _cleanup_free_ uint8_t *alive = calloc(1, DOMID_BITMAP_BYTES);
+        xc_domaininfo_t info[256];
+        uint32_t next = 1;
+
+        if (!alive || !b->live_domids)
+                return;
+        for (;;) {
+                int n = xc_domain_getinfolist(b->xc, next, ELEMENTSOF(info), info);
+                if (n < 0)
+                        return (void) log_warning_errno(negative_errno(), "Cannot list domains: %m");
+                for (int i = 0; i < n; i++)
+                        if (info[i].domain < DOMID_FIRST_RESERVED && !(info[i].flags & XEN_DOMINF_dying))
+                                bit_set(alive, info[i].domain, true);
+                if (n < (int) ELEMENTSOF(info))
+                        break;
+                next = info[n - 1].domain + 1;
+        }
+        for (uint32_t domid = 1; domid < DOMID_FIRST_RESERVED; domid++) {
+                bool was = bit_test(b->live_domids, domid), is = bit_test(alive, domid);
+                if (was == is)
+                        continue;
+                bit_set(b->live_domids, domid, is);
+                for (size_t i = 0; i < b->n_classes; i++) {
+                        const BackendClass *c = b->classes[i];
+                        if (!b->class_enabled[i])
+                                continue;
+                        if (is && c->domain_introduced)
+                                c->domain_introduced(b, domid);
+                        else if (!is && c->domain_released)
+                                c->domain_released(b, domid);
+                }
+        }
+}
+
 /* ---- the XenStore watch dispatcher -------------------------------------- */
 
 static void watch_event(Backend *b, const char *path, const char *token) {
@@ -814,8 +880,12 @@ static void watch_event(Backend *b, const char *path, const char *token) {
                 if (parse_uint(token + 1, b->n_classes - 1, &v) < 0 || !b->class_enabled[v])
                         return;
                 backend_event(b, b->classes[v], path);
-        } else if (streq(token, "r"))
+        } else if (streq(token, "r")) {
                 domains_check(b);
+                if (b->watch_introduce)
+                        domains_rescan(b);
+        } else if (streq(token, "i"))
+                domains_rescan(b);
 }
 
 static int xs_dispatch(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -858,7 +928,8 @@ int backend_new(sd_event *e, const PvbackdConfig *config, const BackendClass *co
         LIST_INIT(&b->graveyard);
         b->class_enabled = calloc(n ?: 1, sizeof *b->class_enabled);
         b->class_devices = calloc(n ?: 1, sizeof *b->class_devices);
-        if (!b->class_enabled || !b->class_devices) {
+        b->class_data = calloc(n ?: 1, sizeof *b->class_data);
+        if (!b->class_enabled || !b->class_devices || !b->class_data) {
                 backend_free(b);
                 return -ENOMEM;
         }
@@ -900,6 +971,30 @@ fail:
 
 int backend_start(Backend *b) {
         int r;
+
+        for (size_t i = 0; i < b->n_classes; i++) {
+                const BackendClass *c = b->classes[i];
+
+                if (!b->class_enabled[i])
+                        continue;
+                if (c->init) {
+                        r = c->init(b);
+                        if (r < 0) {
+                                log_error_errno(r, "Not serving %s devices: %m", c->kind);
+                                b->class_enabled[i] = false;
+                                continue;
+                        }
+                }
+                if (c->domain_introduced || c->domain_released)
+                        b->watch_introduce = true;
+        }
+        if (b->watch_introduce) {
+                b->live_domids = calloc(1, DOMID_BITMAP_BYTES);
+                if (!b->live_domids)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+                if (!xs_watch(b->xs, "@introduceDomain", "i"))
+                        return log_error_errno(negative_errno(), "Failed to watch @introduceDomain: %m");
+        }
 
         for (size_t i = 0; i < b->n_classes; i++) {
                 char token[24], path[128];
@@ -967,6 +1062,9 @@ Backend *backend_free(Backend *b) {
         while ((d = LIST_FIRST(&b->orphans)))
                 xenbus_device_release(d, false);
         device_gc(NULL, b);
+        for (size_t i = 0; i < b->n_classes; i++)
+                if (b->class_enabled[i] && b->classes[i]->done && b->xs)
+                        b->classes[i]->done(b);
 
         sd_event_source_disable_unref(b->xs_source);
         sd_event_source_disable_unref(b->gc_source);
@@ -981,6 +1079,8 @@ Backend *backend_free(Backend *b) {
         /* Every device and domain was released above; the trees are empty. */
         free(b->class_enabled);
         free(b->class_devices);
+        free(b->class_data);
+        free(b->live_domids);
         free(b);
         return NULL;
 }

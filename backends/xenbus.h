@@ -33,6 +33,23 @@ enum {
 typedef struct BackendClass {
         const char *kind; /* directory under backend/ and device/: "vbd", "vif", "console" */
 
+        /* Once at start, if the class is enabled: check the host (e.g. that
+         * the kernel's xen-blkback is not bound) and set up shared state.
+         * A negative errno disables the class, logged, and the daemon goes
+         * on serving the others. NULL: nothing to do. */
+        int (*init)(Backend *b);
+        void (*done)(Backend *b);
+
+        /* Whether this class serves the device at backend_path (e.g. the
+         * console class leaves console 0 to xenconsoled). NULL: all. */
+        bool (*claims)(Backend *b, const char *backend_path, uint32_t domid, uint32_t devid);
+
+        /* A domain appeared (@introduceDomain) or went (dying or destroyed,
+         * @releaseDomain), whether or not it has devices: for classes that
+         * create devices themselves (pvbackd's own secondary consoles). */
+        void (*domain_introduced)(Backend *b, uint32_t domid);
+        void (*domain_released)(Backend *b, uint32_t domid);
+
         /* Backend nodes (relative to the backend directory) written by the
          * toolstack or hotplug scripts that this class reacts to, e.g.
          * "physical-device-path" or "hotplug-status". NULL-terminated. */
@@ -119,6 +136,7 @@ struct Backend {
         const BackendClass *const *classes;
         size_t n_classes;
         bool *class_enabled;
+        void **class_data;
         unsigned *class_devices;
 
         void *devices;          /* tsearch root, by (class, domid, devid) */
@@ -127,6 +145,8 @@ struct Backend {
         LIST_HEAD(, Domain) domain_list;
         LIST_HEAD(, XenbusDevice) orphans;   /* devices of domains we cannot serve */
         LIST_HEAD(, XenbusDevice) graveyard; /* released, freed once the stack unwinds */
+        uint8_t *live_domids;   /* bitmap of domains seen alive, for domain_introduced/released */
+        bool watch_introduce;
         uint64_t next_serial;
         unsigned n_devices, n_domains;
 
@@ -145,6 +165,9 @@ void backend_reload(Backend *b, const PvbackdConfig *config);
 /* Releases every device without any XenStore write a frontend could see. */
 Backend *backend_free(Backend *b);
 bool backend_class_enabled(const Backend *b, const BackendClass *c);
+/* Class-wide state set by init(), by class. */
+void *backend_class_data(const Backend *b, const BackendClass *c);
+void backend_set_class_data(Backend *b, const BackendClass *c, void *data);
 
 /* For classes. */
 #define log_dev_full(d, level, error, ...) log_internal(level, error, &(d)->log, __func__, __VA_ARGS__)

@@ -3,9 +3,15 @@
 
 #include "xenbus.h"
 
-/* The device classes every build serves. vbd (blkback/), vif (netback/) and
- * console (consback/) are added here as they land, e.g. "&vbd_class,". */
-#define PVBACKD_BUILTIN_CLASSES
+/* The device classes every build serves, one line each: a class's folder
+ * defines its BackendClass and sets its line to "&<name>_class,". */
+#define PVBACKD_VBD_CLASS     /* blkback/: &vbd_class, */
+#define PVBACKD_VIF_CLASS     /* netback/: &vif_class, */
+#define PVBACKD_CONSOLE_CLASS /* consback/: &console_class, */
+
+#define PVBACKD_BUILTIN_CLASSES PVBACKD_VBD_CLASS PVBACKD_VIF_CLASS PVBACKD_CONSOLE_CLASS
+
+extern const BackendClass vbd_class, vif_class, console_class;
 
 /* NULL-terminated list of the classes in this binary. The daemon links
  * daemon/classes.c; the simulated-Xen build links tests/sim/classes-sim.c,
