@@ -77,6 +77,26 @@ bool harness_log_contains(Harness *h, const char *s) {
         return found;
 }
 
+double harness_cpu_seconds(Harness *h) {
+        char p[64], buf[1024], *s;
+        unsigned long utime, stime;
+        FILE *f;
+        size_t n;
+
+        snprintf(p, sizeof p, "/proc/%d/stat", (int) h->pvbackd);
+        f = fopen(p, "re");
+        if (!f)
+                return -1;
+        n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        /* Fields after the command name, which may contain spaces. */
+        s = strrchr(buf, ')');
+        if (!s || sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+                return -1;
+        return (double) (utime + stime) / (double) sysconf(_SC_CLK_TCK);
+}
+
 int harness_start_pvbackd(Harness *h, const char *const *extra_args) {
         const char *bin = env_or_die("PVBACKD_SIM");
         const char *argv[16] = { bin, "--config", h->config_path, "--log-level", "debug" };
@@ -93,6 +113,8 @@ int harness_start_pvbackd(Harness *h, const char *const *extra_args) {
         if (pid == 0) {
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
                 setenv("NOTIFY_SOCKET", h->notify_path, 1);
+                if (getenv("HARNESS_WATCHDOG_USEC"))
+                        setenv("WATCHDOG_USEC", getenv("HARNESS_WATCHDOG_USEC"), 1);
                 unsetenv("JOURNAL_STREAM");
                 dup2(h->stderr_fd, STDERR_FILENO);
                 execv(bin, (char *const *) argv);

@@ -37,6 +37,8 @@ void harness_finish(Harness *h);
 bool harness_wait_notify(Harness *h, const char *want, int timeout_ms);
 /* True if pvbackd's stderr so far contains s. */
 bool harness_log_contains(Harness *h, const char *s);
+/* CPU time (user + system) pvbackd has used so far, in seconds. */
+double harness_cpu_seconds(Harness *h);
 /* Starts pvbackd again (after a stop), with the same config. */
 int harness_start_pvbackd(Harness *h, const char *const *extra_args);
 
