@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -565,6 +566,53 @@ static void test_notify_status_and_watchdog(void **state) {
         assert_true(harness_wait_notify(&H, "WATCHDOG=1", 2000));
 }
 
+/* Per device, pvbackd watches only the frontend's state node: never a whole
+ * guest-writable directory (a guest could flood us with watch events). */
+static void test_watches_only_frontend_state(void **state) {
+        Frontend f;
+        char *w = NULL;
+        (void) state;
+
+        guest_with_device(3, 7, NULL);
+        assert_int_equal(fe_open(&f, &H, "vtest", 3, 7), 0);
+        connect_linux(&f, 0);
+        fe_close(&f);
+        assert_int_equal(xsim_watches("/local/domain/3", &w), 0);
+        assert_non_null(w);
+        assert_string_equal(w, "/local/domain/3/device/vtest/7/state\n");
+        free(w);
+}
+
+/* SIGHUP: a new config applies to devices set up from then on; a bad one is
+ * logged and the old one kept, with the daemon still serving. */
+static void test_sighup_reload(void **state) {
+        FILE *c;
+        (void) state;
+
+        guest_with_device(4, 1, NULL);
+        guest_with_device(4, 2, NULL);
+        wait_be(4, 2, "pvbackd-status", "ready");
+
+        c = fopen(H.config_path, "we");
+        assert_non_null(c);
+        fputs("[limits]\nmax-devices-per-guest = 2\n", c);
+        fclose(c);
+        kill(H.pvbackd, SIGHUP);
+        assert_true(harness_wait_notify(&H, "READY=1", T_WAIT));
+        guest_with_device(4, 3, NULL);
+        wait_be(4, 3, "pvbackd-status", "error");
+
+        c = fopen(H.config_path, "we");
+        assert_non_null(c);
+        fputs("[limits]\nmax-devices-per-guest = many\n", c);
+        fclose(c);
+        kill(H.pvbackd, SIGHUP);
+        assert_true(harness_wait_notify(&H, "READY=1", T_WAIT));
+        assert_true(harness_log_contains(&H, "Keeping the previous configuration"));
+        guest_with_device(5, 1, NULL);
+        wait_be(5, 1, "pvbackd-status", "ready");
+}
+
 static void test_bad_config_refuses_to_start(void **state) {
         FILE *c;
         (void) state;
@@ -606,6 +654,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_event_storm_is_throttled, setup_ratelimited, teardown),
                 T(test_sigterm_leaves_frontend_view),
                 T(test_notify_status_and_watchdog),
+                T(test_watches_only_frontend_state),
+                T(test_sighup_reload),
                 T(test_bad_config_refuses_to_start),
         };
         return cmocka_run_group_tests_name("xenbus-core", tests, NULL, NULL);

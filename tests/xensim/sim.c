@@ -432,3 +432,8 @@ int xsim_wait_value(struct xs_handle *h, const char *path, const char *want, int
         xs_close(w);
         return r;
 }
+
+int xsim_watches(const char *prefix, char **ret) {
+        const char *argv[] = { "watches", prefix, NULL };
+        return xsim_ctl(argv, ret);
+}

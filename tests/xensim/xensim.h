@@ -142,6 +142,8 @@ int xsim_foreign_maps(uint32_t domid);
 
 /* The next n transaction commits (any client) fail with EAGAIN. */
 int xsim_fault_tx_conflicts(unsigned n);
+/* dom0's watches on paths starting with prefix, one per line (malloc'd). */
+int xsim_watches(const char *prefix, char **ret);
 /* The next n grant references mapped from domid fail (the map call returns
  * NULL/EINVAL). */
 int xsim_fault_map(uint32_t domid, unsigned n);

@@ -703,6 +703,21 @@ static int do_control(struct cursor *cur, char *out, size_t outsize) {
                 S.fault_tx = v;
                 return 0;
         }
+        if (strcmp(cmd, "watches") == 0) {
+                /* dom0's watches at or below a prefix, one per line: lets
+                 * tests check which guest-writable nodes a backend watches. */
+                size_t used = 0, l = a[0] ? strlen(a[0]) : 0;
+                out[0] = 0;
+                for (struct watch *w = S.all_watches; w; w = w->all_next) {
+                        if (w->client->domid != 0 || !a[0] || strncmp(w->path, a[0], l) != 0)
+                                continue;
+                        int n = snprintf(out + used, outsize - used, "%s\n", w->path);
+                        if (n < 0 || (size_t) n >= outsize - used)
+                                return -E2BIG;
+                        used += (size_t) n;
+                }
+                return 0;
+        }
         if (strcmp(cmd, "quit") == 0) {
                 S.quit = true;
                 return 0;
@@ -933,7 +948,7 @@ static void handle_request(struct conn *c, const struct xsd_sockmsg *h, const ch
                 break;
         }
         case XS_CONTROL: {
-                char out[64];
+                char out[XENSTORE_PAYLOAD_MAX - 1];
                 if (cl->domid != 0) {
                         r = -EACCES;
                         break;
