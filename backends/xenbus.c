@@ -456,6 +456,21 @@ static int domain_get(Backend *b, uint32_t domid, Domain **ret) {
         return 0;
 }
 
+static void domain_check_suspend(Domain *dom, const xc_domaininfo_t *info) {
+        bool suspended = (info->flags & XEN_DOMINF_shutdown) &&
+                         ((info->flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask) == SHUTDOWN_suspend;
+
+        if (suspended == dom->suspended)
+                return;
+        dom->suspended = suspended;
+        if (!suspended)
+                return;
+        log_info("Domain %u (%s) suspended: finishing in-flight I/O", dom->domid, dom->name ?: "?");
+        for (XenbusDevice *d = LIST_FIRST(&dom->devices); d; d = LIST_NEXT(d, domain_link))
+                if (d->connected && d->class->quiesce)
+                        d->class->quiesce(d);
+}
+
 /* @releaseDomain carries no domid (Xen 4.17): look at every domain we serve. */
 static void domains_check(Backend *b) {
         Domain *dom, *next;
@@ -473,6 +488,8 @@ static void domains_check(Backend *b) {
                         domain_release_devices(dom, "domain dying");
                 else if (memcmp(dom->uuid, info.handle, sizeof info.handle) != 0)
                         domain_release_devices(dom, "domain id reused by a new domain");
+                else
+                        domain_check_suspend(dom, &info);
         }
 }
 

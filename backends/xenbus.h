@@ -79,6 +79,11 @@ typedef struct BackendClass {
          * in-flight work must finish first; then call xenbus_device_drained(). */
         int (*disconnect)(XenbusDevice *d);
 
+        /* The guest suspended itself (xl save, migration): finish in-flight
+         * I/O and make written data durable, but keep the rings mapped -- a
+         * cancelled suspend resumes on them. NULL: nothing to do. */
+        void (*quiesce)(XenbusDevice *d);
+
         /* Free everything the class holds for d, at once (domain dying,
          * backend directory removed, daemon exit). No XenStore writes. */
         void (*release)(XenbusDevice *d);
@@ -92,6 +97,7 @@ struct Domain {
         char *name;         /* sanitized, for logs */
         unsigned n_devices;
         unsigned n_grants_mapped;
+        bool suspended;     /* quiesce() ran for the current suspend */
         LIST_HEAD(, XenbusDevice) devices;
 };
 

@@ -317,6 +317,22 @@ static void test_domain_destroyed(void **state) {
         wait_be(5, 11, "state", "6");
 }
 
+/* xl save / migration: the guest suspends itself. In-flight work is finished
+ * but the rings stay mapped, since a cancelled suspend resumes on them. */
+static void test_suspend_quiesces_and_keeps_rings(void **state) {
+        Frontend f;
+        (void) state;
+
+        guest_with_device(2, 20, NULL);
+        assert_int_equal(fe_open(&f, &H, "vtest", 2, 20), 0);
+        connect_linux(&f, 0);
+        assert_int_equal(xsim_domain_shutdown(2, 2 /* SHUTDOWN_suspend */), 0);
+        wait_be(2, 20, "vtest-quiesced", "1");
+        assert_true(xsim_grant_map_count(2, f.ring_refs[0]) > 0);
+        assert_be(2, 20, "state", "4");
+        fe_close(&f);
+}
+
 /* The same domid for a new domain: the new device is served afresh. */
 static void test_domid_reuse(void **state) {
         Frontend f;
@@ -642,6 +658,7 @@ int main(void) {
                 T(test_closed_online_waits_for_reinit),
                 T(test_frontend_removed),
                 T(test_domain_destroyed),
+                T(test_suspend_quiesces_and_keeps_rings),
                 T(test_domid_reuse),
                 T(test_bad_frontend_path_refused),
                 T(test_hostile_toolstack_values),

@@ -200,6 +200,15 @@ static int vtest_disconnect(XenbusDevice *d) {
         return 0;
 }
 
+/* Tests look for this node to see that the core asked for a quiesce. */
+static void vtest_quiesce(XenbusDevice *d) {
+        XsBatch pub = {};
+
+        xs_batch_printf(&pub, d->backend_path, "vtest-quiesced", "1");
+        (void) xs_batch_commit(d->backend->xs, &pub, d->backend_path);
+        xs_batch_done(&pub);
+}
+
 static void vtest_release(XenbusDevice *d) {
         Vtest *v = d->data;
 
@@ -220,5 +229,6 @@ const BackendClass vtest_class = {
         .can_connect = vtest_can_connect,
         .connect = vtest_connect,
         .disconnect = vtest_disconnect,
+        .quiesce = vtest_quiesce,
         .release = vtest_release,
 };
