@@ -124,16 +124,24 @@ int xenbus_read_frontend_uint(XenbusDevice *d, const char *key, uint64_t max, ui
 
 /* ---- writing ------------------------------------------------------------ */
 
-int xenbus_device_set_error(XenbusDevice *d, int error, const char *fmt, ...) {
+/* The message every report of this failure uses: hotplug-error, the error
+ * node, the journal. NULL on allocation failure; callers fall back to a
+ * generic text. */
+static void device_vset_error(XenbusDevice *d, const char *fmt, va_list ap) {
         char *m = NULL;
+
+        if (vasprintf(&m, fmt, ap) < 0)
+                m = NULL;
+        free(d->error);
+        d->error = m;
+}
+
+int xenbus_device_set_error(XenbusDevice *d, int error, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        if (vasprintf(&m, fmt, ap) < 0)
-                m = NULL;
+        device_vset_error(d, fmt, ap);
         va_end(ap);
-        free(d->error);
-        d->error = m;
         return error < 0 ? error : -error;
 }
 
@@ -237,19 +245,15 @@ static void write_error_node(XenbusDevice *d, int error) {
 }
 
 void xenbus_device_fatal(XenbusDevice *d, int error, const char *fmt, ...) {
-        char *m = NULL;
         va_list ap;
 
         if (d->released || d->failed)
                 return;
         va_start(ap, fmt);
-        if (vasprintf(&m, fmt, ap) < 0)
-                m = NULL;
+        device_vset_error(d, fmt, ap);
         va_end(ap);
-        free(d->error);
-        d->error = m;
 
-        log_dev_full(d, LOG_ERR, error, "Closing device: %s", m ?: "device failed");
+        log_dev_full(d, LOG_ERR, error, "Closing device: %s", d->error ?: "device failed");
         write_error_node(d, error);
         d->failed = true;
         if (xenbus_device_do_disconnect(d) > 0)
@@ -531,17 +535,13 @@ static void frontend_changed(XenbusDevice *d) {
  * reports our message through xl. */
 static void device_refuse(XenbusDevice *d, const char *fmt, ...) _printf_(2, 3);
 static void device_refuse(XenbusDevice *d, const char *fmt, ...) {
-        char *m = NULL;
         va_list ap;
 
         if (d->refused)
                 return; /* the first reason is the one to fix */
         va_start(ap, fmt);
-        if (vasprintf(&m, fmt, ap) < 0)
-                m = NULL;
+        device_vset_error(d, fmt, ap);
         va_end(ap);
-        free(d->error);
-        d->error = m;
         d->refused = d->setup_failed = true;
 }
 
