@@ -101,7 +101,7 @@ static void test_initwait_with_features(void **state) {
         assert_be(1, 51712, "max-ring-page-order", "4");
         assert_be(1, 51712, "pvbackd-status", "ready");
         assert_be_absent(1, 51712, "hotplug-error");
-        assert_true(harness_wait_notify(&H, "devices: vtest 1", T_WAIT) || strstr(H.status, "vtest 1"));
+        assert_true(harness_wait_notify(&H, " vtest 1", T_WAIT) || strstr(H.status, " vtest 1"));
 }
 
 static void test_initwait_despite_tx_conflicts(void **state) {
@@ -573,7 +573,8 @@ static void test_notify_status_and_watchdog(void **state) {
         guest_with_device(2, 1, NULL);
         guest_with_device(2, 2, NULL);
         wait_be(2, 2, "state", "2");
-        assert_true(harness_wait_notify(&H, "STATUS=Serving 2 guests, 3 devices: vtest 3", T_WAIT));
+        assert_true(harness_wait_notify(&H, " vtest 3", T_WAIT));
+        assert_non_null(strstr(H.status, "Serving 2 guests, 3 devices:"));
 
         assert_int_equal(harness_stop_pvbackd(&H), 0);
         setenv("HARNESS_WATCHDOG_USEC", "200000", 1);

@@ -1,0 +1,555 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+
+/* The data path. Requests are copied off the ring and validated (ring.c);
+ * WRITE payloads are grant-copied into daemon-owned, page-aligned buffers,
+ * READ payloads are grant-copied out of them after the read completes, so
+ * no guest page is ever referenced by the kernel's I/O and every grant is
+ * done with before its response is pushed (Windows revokes at once).
+ * I/O goes through one libaio context per device, submitted in batches,
+ * with completions signalled on an eventfd watched by sd-event. Flushes are
+ * IOCB_CMD_FDSYNC, so even they never block the event loop. */
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "blkback.h"
+
+#define BLK_BUDGET 32        /* requests per ring handler call, then kick */
+#define BLK_EVENTS 64        /* completions per io_getevents() call */
+#define BLK_RELEASE_WAIT_S 30 /* longest release() waits for in-flight AIO */
+
+/* ---- buffers ---- */
+
+static void *page_get(BlkQueue *q) {
+        void *p;
+
+        if (q->n_free > 0)
+                return q->free_pages[--q->n_free];
+        if (q->n_allocated >= q->max_pages)
+                return NULL; /* cannot happen with a sane ring; bounded anyway */
+        if (posix_memalign(&p, XEN_PAGE_SIZE_BYTES, XEN_PAGE_SIZE_BYTES) != 0)
+                return NULL;
+        if (!q->free_pages) {
+                q->free_pages = calloc(q->max_pages, sizeof(void *));
+                if (!q->free_pages) {
+                        free(p);
+                        return NULL;
+                }
+        }
+        q->n_allocated++;
+        return p;
+}
+
+static void page_put(BlkQueue *q, void *p) {
+        if (!p)
+                return;
+        if (q->free_pages && q->n_free < q->max_pages)
+                q->free_pages[q->n_free++] = p;
+        else {
+                free(p);
+                q->n_allocated--;
+        }
+}
+
+void blk_queue_free_pages(BlkQueue *q) {
+        for (unsigned i = 0; i < q->n_free; i++)
+                free(q->free_pages[i]);
+        free(q->free_pages);
+        free(q->indirect_buf);
+        q->free_pages = NULL;
+        q->indirect_buf = NULL;
+        q->n_allocated -= MIN(q->n_allocated, q->n_free);
+        q->n_free = 0;
+}
+
+static BlkRequest *request_new(BlkQueue *q, unsigned nseg) {
+        Blkback *bb = q->bb;
+        BlkRequest *r = calloc(1, sizeof *r + nseg * (sizeof(BlkSegment) + sizeof(struct iovec)));
+
+        if (!r)
+                return NULL;
+        r->queue = q;
+        r->nr_segments = (uint16_t) nseg;
+        r->iov = (struct iovec *) (r->seg + nseg);
+        LIST_INSERT_HEAD(&bb->requests, r, link);
+        q->inflight++;
+        return r;
+}
+
+static void request_free(BlkRequest *r) {
+        BlkQueue *q = r->queue;
+
+        for (unsigned i = 0; i < r->nr_segments; i++)
+                page_put(q, r->seg[i].page);
+        LIST_REMOVE(r, link);
+        q->inflight--;
+        free(r);
+}
+
+static uint8_t response_operation(const BlkRequest *r) {
+        /* As Linux blkback: an indirect request is answered as its READ/WRITE. */
+        return r->operation == BLKIF_OP_INDIRECT ? r->op : r->operation;
+}
+
+static void request_complete(BlkRequest *r) {
+        BlkQueue *q = r->queue;
+
+        if (q->back_ring)
+                blk_ring_respond(q, r->id, response_operation(r), r->status);
+        if (r == q->barrier) {
+                q->barrier = NULL;
+                q->barrier_active = false;
+        }
+        request_free(r);
+}
+
+static void bad_request(BlkQueue *q, uint64_t id, uint8_t operation, const char *why) {
+        XenbusDevice *d = q->bb->dev;
+
+        q->bb->stats.bad_req++;
+        if (ratelimit_below(&d->ratelimit))
+                log_dev_warning(d, "queue %u: bad request (operation %u, id %" PRIu64 "): %s", q->index, operation,
+                                id, why);
+        blk_ring_respond(q, id, operation, BLKIF_RSP_ERROR);
+}
+
+static void io_error(Blkback *bb, BlkRequest *r, long res) {
+        XenbusDevice *d = bb->dev;
+
+        bb->stats.io_errors++;
+        r->status = BLKIF_RSP_ERROR;
+        if (ratelimit_below(&d->ratelimit))
+                log_dev_warning_errno(d, res < 0 ? (int) res : -EIO,
+                                      "I/O error on %s (operation %u, sector %" PRIu64 ", %" PRIu64
+                                      " errors so far): %s",
+                                      bb->backing.path, r->op, r->sector, bb->stats.io_errors,
+                                      res < 0 ? "%m" : "short transfer");
+}
+
+/* ---- grant copies with their owners, so a failed segment fails its request ---- */
+
+typedef struct CopyBatch {
+        GrantCopyBatch b;
+        BlkRequest *owner[GRANT_COPY_BATCH_MAX];
+} CopyBatch;
+
+static void copy_flush(CopyBatch *c) {
+        unsigned n = c->b.n;
+        int r = grant_copy_flush(&c->b);
+
+        for (unsigned i = 0; i < n; i++)
+                if (r < 0 || c->b.segs[i].status != GNTST_okay)
+                        c->owner[i]->status = BLKIF_RSP_ERROR;
+}
+
+static void copy_segments(CopyBatch *c, BlkRequest *r, bool to_guest) {
+        uint16_t domid = (uint16_t) r->queue->bb->dev->domid;
+
+        for (unsigned i = 0; i < r->nr_segments; i++) {
+                BlkSegment *s = &r->seg[i];
+                uint16_t off = (uint16_t) (s->first_sect * BLK_SECTOR_SIZE);
+                uint16_t len = (uint16_t) ((s->last_sect - s->first_sect + 1) * BLK_SECTOR_SIZE);
+                int q;
+
+                if (c->b.n == GRANT_COPY_BATCH_MAX)
+                        copy_flush(c);
+                c->owner[c->b.n] = r;
+                q = to_guest ? grant_copy_to_guest(&c->b, domid, s->gref, off, (uint8_t *) s->page + off, len)
+                             : grant_copy_from_guest(&c->b, domid, s->gref, off, (uint8_t *) s->page + off, len);
+                if (q < 0)
+                        r->status = BLKIF_RSP_ERROR;
+        }
+}
+
+/* ---- preparing requests ---- */
+
+static int fetch_indirect(BlkQueue *q, BlkRequest *r) {
+        unsigned pages = (r->nr_segments + BLK_SEGS_PER_INDIRECT_PAGE - 1) / BLK_SEGS_PER_INDIRECT_PAGE;
+        GrantCopyBatch b;
+        const struct blkif_request_segment *segs;
+
+        if (!q->indirect_buf &&
+            posix_memalign(&q->indirect_buf, XEN_PAGE_SIZE_BYTES,
+                           (size_t) BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * XEN_PAGE_SIZE_BYTES) != 0) {
+                q->indirect_buf = NULL;
+                return -ENOMEM;
+        }
+        grant_copy_init(&b, q->bb->dev->backend->xgt);
+        for (unsigned i = 0; i < pages; i++) {
+                unsigned n = MIN(r->nr_segments - i * (unsigned) BLK_SEGS_PER_INDIRECT_PAGE,
+                                 (unsigned) BLK_SEGS_PER_INDIRECT_PAGE);
+                int k = grant_copy_from_guest(&b, (uint16_t) q->bb->dev->domid, r->indirect_grefs[i], 0,
+                                              (uint8_t *) q->indirect_buf + (size_t) i * XEN_PAGE_SIZE_BYTES,
+                                              (uint16_t) (n * sizeof(struct blkif_request_segment)));
+                if (k < 0)
+                        return k;
+        }
+        if (grant_copy_flush(&b) != 0)
+                return -EFAULT;
+        segs = q->indirect_buf;
+        for (unsigned i = 0; i < r->nr_segments; i++) {
+                r->seg[i].gref = segs[i].gref;
+                r->seg[i].first_sect = segs[i].first_sect;
+                r->seg[i].last_sect = segs[i].last_sect;
+        }
+        return 0;
+}
+
+static void prep_rw(Blkback *bb, BlkRequest *r) {
+        size_t total = 0;
+
+        for (unsigned i = 0; i < r->nr_segments; i++) {
+                BlkSegment *s = &r->seg[i];
+                r->iov[i].iov_base = (uint8_t *) s->page + s->first_sect * BLK_SECTOR_SIZE;
+                r->iov[i].iov_len = (size_t) (s->last_sect - s->first_sect + 1) * BLK_SECTOR_SIZE;
+                total += r->iov[i].iov_len;
+        }
+        r->nr_sectors = total / BLK_SECTOR_SIZE;
+        r->stage = BLK_STAGE_IO;
+        if (r->op == BLKIF_OP_READ)
+                io_prep_preadv(&r->iocb, bb->backing.fd, r->iov, r->nr_segments, (long long) (r->sector * 512));
+        else
+                io_prep_pwritev(&r->iocb, bb->backing.fd, r->iov, r->nr_segments, (long long) (r->sector * 512));
+        io_set_eventfd(&r->iocb, bb->efd);
+        r->iocb.data = r;
+}
+
+static void prep_flush(Blkback *bb, BlkRequest *r) {
+        r->stage = BLK_STAGE_FLUSH;
+        io_prep_fdsync(&r->iocb, bb->backing.fd);
+        io_set_eventfd(&r->iocb, bb->efd);
+        r->iocb.data = r;
+}
+
+/* Submits n iocbs; the ones the kernel refused complete with an error. */
+static void submit(Blkback *bb, BlkRequest **reqs, unsigned n) {
+        struct iocb *cbs[BLK_BUDGET + 1];
+        unsigned done = 0;
+
+        for (unsigned i = 0; i < n; i++)
+                cbs[i] = &reqs[i]->iocb;
+        while (done < n) {
+                int k = io_submit(bb->aio, (long) (n - done), cbs + done);
+                if (k <= 0) {
+                        /* Not in flight: fail this one and try the rest. */
+                        io_error(bb, reqs[done], k < 0 ? k : -EIO);
+                        request_complete(reqs[done]);
+                        done++;
+                        continue;
+                }
+                bb->inflight += (unsigned) k;
+                done += (unsigned) k;
+        }
+}
+
+static void do_discard(Blkback *bb, BlkRequest *r) {
+        uint64_t off = r->sector * BLK_SECTOR_SIZE, len = r->nr_sectors * BLK_SECTOR_SIZE;
+        int k;
+
+        if (!bb->discard_enable || !bb->backing.discard) {
+                r->status = BLKIF_RSP_EOPNOTSUPP;
+                return;
+        }
+        if (len == 0)
+                return;
+        /* Synchronous: punching a hole or discarding a range is a metadata
+         * operation; libaio has no discard. */
+        if (bb->backing.block_device) {
+                uint64_t range[2] = { off, len };
+                k = ioctl(bb->backing.fd, BLKDISCARD, range);
+        } else
+                k = fallocate(bb->backing.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) off, (off_t) len);
+        if (k < 0) {
+                if (errno == EOPNOTSUPP)
+                        r->status = BLKIF_RSP_EOPNOTSUPP;
+                else
+                        io_error(bb, r, -errno);
+        }
+}
+
+static void start_barrier(Blkback *bb, BlkQueue *q) {
+        BlkRequest *r = q->barrier;
+
+        q->barrier_waiting = false;
+        q->barrier_active = true;
+        if (r->nr_segments > 0)
+                prep_rw(bb, r); /* the write first, then the flush (on completion) */
+        else
+                prep_flush(bb, r);
+        submit(bb, &r, 1);
+}
+
+static int queue_fail(BlkQueue *q, const char *why) {
+        xenbus_device_fatal(q->bb->dev, -EPROTO, "queue %u: %s", q->index, why);
+        return -EPROTO;
+}
+
+void blk_queue_handler(EvtchnPort *p, void *userdata) {
+        BlkQueue *q = userdata;
+        Blkback *bb = q->bb;
+        uint64_t disk_sectors = bb->backing.size / BLK_SECTOR_SIZE;
+        BlkRequest *pending[BLK_BUDGET + 1];
+        unsigned n_pending = 0;
+        CopyBatch copy;
+        int n;
+
+        if (q->stopped || !q->back_ring || q->barrier_waiting || q->barrier_active)
+                return; /* a barrier holds the ring until it completes */
+
+        n = blk_ring_pending(q);
+        if (n < 0) {
+                (void) queue_fail(q, "request producer index is beyond the ring");
+                return; /* d may be gone */
+        }
+        grant_copy_init(&copy.b, bb->dev->backend->xgt);
+        for (int i = 0; i < MIN(n, BLK_BUDGET) && !q->barrier_waiting; i++) {
+                struct {
+                        BlkRequest r;
+                        BlkSegment seg[BLKIF_MAX_SEGMENTS_PER_REQUEST];
+                } c = {};
+                uint32_t indirect_nr;
+                const char *why;
+                BlkRequest *r;
+                unsigned nseg;
+
+                blk_ring_take(q, &c.r, &indirect_nr);
+                why = blk_request_check(&c.r, disk_sectors, bb->max_indirect, bb->read_only);
+                if (why) {
+                        bad_request(q, c.r.id, c.r.operation, why);
+                        continue;
+                }
+                nseg = c.r.operation == BLKIF_OP_FLUSH_DISKCACHE || c.r.operation == BLKIF_OP_DISCARD
+                               ? 0
+                               : c.r.nr_segments;
+                r = request_new(q, nseg);
+                if (!r) {
+                        bad_request(q, c.r.id, c.r.operation, "out of memory");
+                        continue;
+                }
+                r->id = c.r.id;
+                r->operation = c.r.operation;
+                r->op = c.r.op;
+                r->sector = c.r.sector;
+                r->nr_sectors = c.r.nr_sectors;
+                r->discard_flag = c.r.discard_flag;
+                r->status = BLKIF_RSP_OKAY;
+
+                switch (r->operation) {
+                case BLKIF_OP_FLUSH_DISKCACHE:
+                        bb->stats.flush_req++;
+                        prep_flush(bb, r);
+                        pending[n_pending++] = r;
+                        continue;
+                case BLKIF_OP_DISCARD:
+                        bb->stats.discard_req++;
+                        do_discard(bb, r);
+                        request_complete(r);
+                        continue;
+                case BLKIF_OP_INDIRECT:
+                        memcpy(r->indirect_grefs, c.r.indirect_grefs, sizeof r->indirect_grefs);
+                        if (fetch_indirect(q, r) < 0) {
+                                bad_request(q, r->id, r->operation, "cannot read the indirect pages");
+                                request_free(r);
+                                continue;
+                        }
+                        break;
+                default:
+                        memcpy(r->seg, c.r.seg, nseg * sizeof(BlkSegment));
+                        break;
+                }
+                why = blk_segments_check(r, disk_sectors);
+                if (why) {
+                        bad_request(q, r->id, response_operation(r), why);
+                        request_free(r);
+                        continue;
+                }
+                for (unsigned k = 0; k < nseg; k++)
+                        if (!(r->seg[k].page = page_get(q)))
+                                r->status = BLKIF_RSP_ERROR;
+                if (r->status != BLKIF_RSP_OKAY) {
+                        request_complete(r);
+                        continue;
+                }
+                if (r->op == BLKIF_OP_READ)
+                        bb->stats.rd_req++;
+                else
+                        bb->stats.wr_req++;
+                if (r->op != BLKIF_OP_READ)
+                        copy_segments(&copy, r, false); /* WRITE and barrier payloads */
+                if (r->operation == BLKIF_OP_WRITE_BARRIER) {
+                        /* Ordered: everything before it completes first. */
+                        r->barrier = true;
+                        q->barrier = r;
+                        q->barrier_waiting = true;
+                        continue;
+                }
+                prep_rw(bb, r);
+                pending[n_pending++] = r;
+        }
+
+        copy_flush(&copy);
+        {
+                BlkRequest *go[BLK_BUDGET + 1];
+                unsigned n_go = 0;
+
+                for (unsigned i = 0; i < n_pending; i++) {
+                        if (pending[i]->status != BLKIF_RSP_OKAY)
+                                request_complete(pending[i]);
+                        else
+                                go[n_go++] = pending[i];
+                }
+                submit(bb, go, n_go);
+        }
+        if (q->barrier_waiting) {
+                if (q->barrier->status != BLKIF_RSP_OKAY)
+                        request_complete(q->barrier), q->barrier_waiting = false;
+                else if (q->inflight == 1)
+                        start_barrier(bb, q);
+        }
+        if (blk_ring_push(q))
+                (void) evtchn_notify(p);
+        if (q->barrier_waiting || q->barrier_active)
+                return; /* resumed when the barrier completes */
+        if (n > BLK_BUDGET || blk_ring_final_check(q))
+                evtchn_port_kick(p);
+}
+
+/* ---- completions ---- */
+
+static int efd_handler(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Blkback *bb = userdata;
+        struct io_event ev[BLK_EVENTS];
+        struct timespec zero = {};
+        uint64_t cnt;
+        unsigned touched = 0, barrier_was_active = 0;
+        int n;
+
+        (void) s;
+        (void) revents;
+        (void) !read(fd, &cnt, sizeof cnt);
+        for (unsigned i = 0; i < bb->n_queues; i++)
+                if (bb->queues[i].barrier_active)
+                        barrier_was_active |= 1u << i;
+        do {
+                BlkRequest *done[BLK_EVENTS];
+                unsigned n_done = 0;
+                CopyBatch copy;
+
+                n = io_getevents(bb->aio, 0, BLK_EVENTS, ev, &zero);
+                if (n <= 0)
+                        break;
+                grant_copy_init(&copy.b, bb->dev->backend->xgt);
+                for (int i = 0; i < n; i++) {
+                        BlkRequest *r = ev[i].data;
+                        long res = (long) ev[i].res;
+
+                        bb->inflight--;
+                        touched |= 1u << r->queue->index;
+                        if (r->stage == BLK_STAGE_IO) {
+                                if (res < 0 || (uint64_t) res != r->nr_sectors * BLK_SECTOR_SIZE)
+                                        io_error(bb, r, res);
+                                else if (r->op == BLKIF_OP_READ && r->queue->back_ring)
+                                        copy_segments(&copy, r, true);
+                                else if (r->barrier) {
+                                        prep_flush(bb, r);
+                                        submit(bb, &r, 1);
+                                        continue;
+                                }
+                        } else if (res != 0)
+                                io_error(bb, r, res);
+                        done[n_done++] = r;
+                }
+                copy_flush(&copy);
+                for (unsigned i = 0; i < n_done; i++)
+                        request_complete(done[i]);
+        } while (n == BLK_EVENTS);
+
+        for (unsigned i = 0; i < bb->n_queues; i++) {
+                BlkQueue *q = &bb->queues[i];
+                if (!(touched & (1u << i)) || !q->back_ring)
+                        continue;
+                if (blk_ring_push(q))
+                        (void) evtchn_notify(q->port);
+                if (q->barrier_waiting && q->inflight == 1 && !q->stopped)
+                        start_barrier(bb, q);
+                else if ((barrier_was_active & (1u << i)) && !q->barrier_active && !q->stopped)
+                        evtchn_port_kick(q->port); /* the barrier is done: resume the ring */
+        }
+        if (bb->draining && bb->inflight == 0)
+                blk_finish_disconnect(bb); /* may free bb: last */
+        return 0;
+}
+
+int blk_io_start(Blkback *bb) {
+        unsigned slots = 8;
+        int r;
+
+        for (unsigned i = 0; i < bb->n_queues; i++)
+                slots += bb->queues[i].ring_size;
+        bb->aio = 0;
+        r = io_setup((int) slots, &bb->aio);
+        if (r < 0)
+                return r;
+        bb->aio_slots = slots;
+        bb->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (bb->efd < 0) {
+                r = negative_errno();
+                io_destroy(bb->aio);
+                bb->aio = 0;
+                return r;
+        }
+        r = sd_event_add_io(bb->dev->backend->event, &bb->efd_source, bb->efd, EPOLLIN, efd_handler, bb);
+        if (r < 0) {
+                blk_io_stop(bb);
+                return r;
+        }
+        return 0;
+}
+
+void blk_io_stop(Blkback *bb) {
+        BlkRequest *r;
+
+        if (bb->aio) {
+                struct io_event ev[BLK_EVENTS];
+                /* Bounded wait: no AIO may touch buffers after they are freed. */
+                for (int i = 0; i < BLK_RELEASE_WAIT_S && bb->inflight > 0; i++) {
+                        struct timespec ts = { .tv_sec = 1 };
+                        int n = io_getevents(bb->aio, 1, BLK_EVENTS, ev, &ts);
+                        if (n > 0)
+                                bb->inflight -= MIN(bb->inflight, (unsigned) n);
+                }
+                if (bb->inflight > 0)
+                        log_dev_warning(bb->dev, "%u I/Os still in flight, waiting for the kernel", bb->inflight);
+                io_destroy(bb->aio); /* waits for whatever is still in flight */
+                bb->aio = 0;
+                bb->inflight = 0;
+        }
+        bb->efd_source = sd_event_source_disable_unref(bb->efd_source);
+        if (bb->efd >= 0)
+                close(bb->efd);
+        bb->efd = -1;
+        while ((r = LIST_FIRST(&bb->requests))) {
+                if (r->queue->barrier == r)
+                        r->queue->barrier = NULL;
+                request_free(r);
+        }
+}
+
+void blk_queue_stop(BlkQueue *q) {
+        q->stopped = true;
+        if (q->barrier_waiting) {
+                /* Never started, and the frontend is going away. */
+                q->barrier_waiting = false;
+                q->barrier->status = BLKIF_RSP_ERROR;
+                request_complete(q->barrier);
+                if (q->back_ring)
+                        (void) blk_ring_push(q);
+        }
+}

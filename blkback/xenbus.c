@@ -1,0 +1,414 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+
+/* The vbd control plane: reading the toolstack's configuration, opening the
+ * backing store (params for pvbackd-block disks, physical-device-path from
+ * any other hotplug script), publishing features and disk properties before
+ * InitWait, and mapping the frontend's rings at connect. */
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blkback.h"
+
+#define PARAMS_MAX 4096
+#define KERNEL_BLKBACK_DRIVER "/sys/bus/xen-backend/drivers/vbd"
+
+static int vbd_init(Backend *b) {
+        (void) b;
+        if (access(KERNEL_BLKBACK_DRIVER, F_OK) == 0) {
+                log_error("The kernel's xen-blkback is bound (" KERNEL_BLKBACK_DRIVER " exists): not serving "
+                          "vbd devices, as both would drive the same disks. Blacklist xen_blkback "
+                          "(see /etc/modprobe.d/pvbackd.conf) and reboot.");
+                return -EBUSY;
+        }
+        return 0;
+}
+
+static Blkback *blkback_get(XenbusDevice *d) {
+        Blkback *bb = d->data;
+
+        if (bb)
+                return bb;
+        bb = calloc(1, sizeof *bb);
+        if (!bb)
+                return NULL;
+        bb->dev = d;
+        bb->efd = -1;
+        bb->backing.fd = -1;
+        LIST_INIT(&bb->requests);
+        for (unsigned i = 0; i < BLK_MAX_QUEUES; i++)
+                bb->queues[i] = (BlkQueue) { .bb = bb, .index = i };
+        d->data = bb;
+        return bb;
+}
+
+/* A per-disk serial from pvbackd.conf. The config has no such key yet (it
+ * belongs to config/); until it does, every disk uses the serial derived
+ * from its backing store's identity. */
+static const char *blk_configured_serial(Blkback *bb) {
+        (void) bb;
+        return NULL;
+}
+
+static void publish_disk(Blkback *bb, XsBatch *pub) {
+        XenbusDevice *d = bb->dev;
+        const char *serial = blk_configured_serial(bb);
+        char derived[32];
+        unsigned info = (bb->cdrom ? VDISK_CDROM : 0) | (bb->removable ? VDISK_REMOVABLE : 0) |
+                        (bb->read_only ? VDISK_READONLY : 0);
+
+        xs_batch_printf(pub, d->backend_path, "sectors", "%" PRIu64, bb->backing.size / BLK_SECTOR_SIZE);
+        xs_batch_printf(pub, d->backend_path, "info", "%u", info);
+        xs_batch_printf(pub, d->backend_path, "sector-size", "%u", BLK_SECTOR_SIZE);
+        xs_batch_printf(pub, d->backend_path, "physical-sector-size", "%u", bb->backing.physical_sector_size);
+        if (bb->discard_enable && bb->backing.discard && !bb->read_only) {
+                xs_batch_printf(pub, d->backend_path, "feature-discard", "1");
+                xs_batch_printf(pub, d->backend_path, "discard-granularity", "%u",
+                                MAX(bb->backing.discard_granularity, BLK_SECTOR_SIZE));
+                xs_batch_printf(pub, d->backend_path, "discard-alignment", "0");
+        } else {
+                xs_batch_rm(pub, d->backend_path, "feature-discard");
+                xs_batch_rm(pub, d->backend_path, "discard-granularity");
+                xs_batch_rm(pub, d->backend_path, "discard-alignment");
+        }
+        if (!serial && blk_backing_serial(&bb->backing, derived, sizeof derived) == 0)
+                serial = derived;
+        if (serial) {
+                _cleanup_free_ char *p80 = blk_vpd_page80_base64(serial), *p83 = blk_vpd_page83_base64(serial);
+                if (p80 && p83) {
+                        xs_batch_printf(pub, d->backend_path, "sm-data/scsi/0x12/0x80", "%s", p80);
+                        xs_batch_printf(pub, d->backend_path, "sm-data/scsi/0x12/0x83", "%s", p83);
+                }
+        }
+}
+
+static void publish_transport(Blkback *bb, XsBatch *pub) {
+        XenbusDevice *d = bb->dev;
+        const PvbackdConfig *c = &d->backend->config;
+
+        bb->max_indirect = c->max_indirect_segments;
+        if (bb->max_indirect > BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * BLK_SEGS_PER_INDIRECT_PAGE)
+                bb->max_indirect = BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * BLK_SEGS_PER_INDIRECT_PAGE;
+        xs_batch_printf(pub, d->backend_path, "max-ring-page-order", "%u",
+                        MIN(c->max_ring_page_order, RING_PAGE_ORDER_MAX));
+        xs_batch_printf(pub, d->backend_path, "multi-queue-max-queues", "%u",
+                        MAX(1u, MIN(c->max_queues, BLK_MAX_QUEUES)));
+        if (bb->max_indirect > 0)
+                xs_batch_printf(pub, d->backend_path, "feature-max-indirect-segments", "%u", bb->max_indirect);
+        else
+                xs_batch_rm(pub, d->backend_path, "feature-max-indirect-segments");
+        xs_batch_printf(pub, d->backend_path, "feature-flush-cache", "1");
+        xs_batch_printf(pub, d->backend_path, "feature-barrier", "1");
+}
+
+static int open_backing(Blkback *bb, const char *path) {
+        XenbusDevice *d = bb->dev;
+        _cleanup_free_ char *msg = NULL;
+        int r;
+
+        r = blk_backing_open(path, bb->read_only, &bb->backing, &msg);
+        if (r < 0)
+                return xenbus_device_set_error(d, r, "%s", msg ?: strerror(-r));
+        bb->backing_open = true;
+        if (!bb->backing.direct && !bb->logged_buffered) {
+                bb->logged_buffered = true;
+                log_dev_info(d, "%s does not take O_DIRECT; using buffered I/O, made durable by flushes", path);
+        }
+        log_dev_debug(d, "Opened %s: %" PRIu64 " bytes%s", path, bb->backing.size,
+                      bb->backing.block_device ? ", block device" : "");
+        return 0;
+}
+
+static void close_backing(Blkback *bb) {
+        if (bb->backing_open)
+                blk_backing_close(&bb->backing);
+        bb->backing_open = false;
+        free(bb->opened_path);
+        bb->opened_path = NULL;
+}
+
+static bool read_backend_bool(XenbusDevice *d, const char *key, bool def) {
+        _cleanup_free_ char *p = path_join(d->backend_path, key);
+        bool v = def;
+
+        if (!p || xs_read_bool01(d->backend->xs, XBT_NULL, p, &v) < 0)
+                return def;
+        return v;
+}
+
+static int vbd_probe(XenbusDevice *d, XsBatch *pub) {
+        Blkback *bb = blkback_get(d);
+        _cleanup_free_ char *params = NULL, *mode = NULL, *type = NULL, *script = NULL, *spec = NULL;
+        bool removable, discard;
+        int r;
+
+        if (!bb)
+                return xenbus_device_set_error(d, -ENOMEM, "out of memory");
+        r = xenbus_read_backend(d, "specification", 32, &spec);
+        if (r >= 0 && !streq(spec, "xen"))
+                return xenbus_device_set_error(d, -EINVAL, "specification '%s' is not served (only 'xen')", spec);
+        r = xenbus_read_backend(d, "device-type", 32, &type);
+        if (r >= 0 && !streq(type, "disk") && !streq(type, "cdrom"))
+                return xenbus_device_set_error(d, -EINVAL, "device-type '%s' is neither 'disk' nor 'cdrom'", type);
+        r = xenbus_read_backend(d, "params", PARAMS_MAX, &params);
+        if (r < 0 || params[0] == '\0')
+                return xenbus_device_set_error(d, r < 0 ? r : -ENOENT, "%s/params is %s", d->backend_path,
+                                               r == -ENOENT || r >= 0 ? "missing or empty" : "invalid");
+        r = xenbus_read_backend(d, "mode", 8, &mode);
+        if (r >= 0 && !streq(mode, "r") && !streq(mode, "w") && !streq(mode, "w!"))
+                return xenbus_device_set_error(d, -EINVAL, "mode '%s' is neither 'r' nor 'w'", mode);
+        removable = read_backend_bool(d, "removable", false);
+        discard = read_backend_bool(d, "discard-enable", true);
+        (void) xenbus_read_backend(d, "script", PARAMS_MAX, &script);
+
+        bool read_only = mode && streq(mode, "r");
+        const char *script_name = script ? strrchr(script, '/') : NULL;
+        bool ours = script && streq(script_name ? script_name + 1 : script, "pvbackd-block");
+        /* A changed configuration means a different store. */
+        if (bb->backing_open && (read_only != bb->read_only || ours != bb->script_ours ||
+                                 (ours && (!bb->params || !streq(bb->params, params)))))
+                close_backing(bb);
+        free(bb->params);
+        bb->params = TAKE_PTR(params);
+        bb->read_only = read_only;
+        bb->cdrom = type && streq(type, "cdrom");
+        bb->removable = removable;
+        bb->discard_enable = discard && !read_only;
+        bb->script_ours = ours;
+
+        if (ours && !bb->backing_open) {
+                r = open_backing(bb, bb->params);
+                if (r < 0)
+                        return r;
+        } else if (bb->backing_open)
+                (void) blk_backing_refresh_size(&bb->backing); /* it may have grown (resize) */
+
+        publish_transport(bb, pub);
+        if (!bb->backing_open)
+                return PROBE_PENDING; /* physical-device-path, from the hotplug script */
+        publish_disk(bb, pub);
+        return PROBE_READY;
+}
+
+static void vbd_backend_changed(XenbusDevice *d, const char *node) {
+        Blkback *bb = d->data;
+        _cleanup_free_ char *path = NULL;
+        XsBatch pub = {};
+        int r;
+
+        if (!bb || !streq(node, "physical-device-path") || bb->script_ours || bb->backing_open || d->setup_ready)
+                return;
+        r = xenbus_read_backend(d, "physical-device-path", PARAMS_MAX, &path);
+        if (r == -ENOENT)
+                return; /* not yet */
+        if (r < 0) {
+                xenbus_device_setup_done(d, xenbus_device_set_error(d, r, "physical-device-path is invalid"));
+                return;
+        }
+        r = open_backing(bb, path);
+        if (r < 0) {
+                xenbus_device_setup_done(d, r);
+                return;
+        }
+        publish_disk(bb, &pub);
+        r = xs_batch_commit(d->backend->xs, &pub, d->backend_path);
+        xs_batch_done(&pub);
+        if (r < 0) {
+                xenbus_device_setup_done(d, xenbus_device_set_error(d, r, "cannot publish the disk properties"));
+                return;
+        }
+        xenbus_device_setup_done(d, 0);
+}
+
+static bool vbd_can_connect(XenbusDevice *d) {
+        Blkback *bb = d->data;
+        return bb && bb->backing_open;
+}
+
+void blk_unmap_queues(Blkback *bb) {
+        for (unsigned i = 0; i < BLK_MAX_QUEUES; i++) {
+                BlkQueue *q = &bb->queues[i];
+
+                evtchn_unbind(q->port);
+                q->port = NULL;
+                blk_ring_detach(q);
+                xenbus_unmap_grants(bb->dev, &q->ring_map);
+                blk_queue_free_pages(q);
+                q->stopped = false;
+                q->barrier_waiting = q->barrier_active = false;
+                q->barrier = NULL;
+        }
+        bb->n_queues = 0;
+}
+
+static int map_queue(Blkback *bb, BlkQueue *q, const char *dir, unsigned order, BlkAbi abi) {
+        XenbusDevice *d = bb->dev;
+        uint32_t refs[1u << RING_PAGE_ORDER_MAX];
+        unsigned n = 1u << order;
+        uint64_t v;
+        int r;
+
+        for (unsigned i = 0; i < n; i++) {
+                _cleanup_free_ char *p = NULL;
+
+                /* The order decides the key names, never which keys exist:
+                 * stale ring-ref<i> survive reconnects (Windows). */
+                if (order == 0 ? !(p = path_join(dir, "ring-ref")) : asprintf(&p, "%s/ring-ref%u", dir, i) < 0)
+                        return -ENOMEM;
+                r = xs_read_uint(d->backend->xs, XBT_NULL, p, UINT32_MAX, &v);
+                if (r < 0)
+                        return xenbus_device_set_error(d, r, "%s is %s", p,
+                                                       r == -ENOENT ? "missing" : "not a grant reference");
+                refs[i] = (uint32_t) v;
+        }
+        r = xenbus_map_grants(d, refs, n, true, &q->ring_map);
+        if (r < 0)
+                return xenbus_device_set_error(d, r, "cannot map the %u-page ring of %s: %s", n, dir,
+                                               r == -EDQUOT ? "guest would exceed max-grants-per-guest"
+                                                            : strerror(-r));
+        r = blk_ring_attach(q, abi);
+        if (r < 0)
+                return xenbus_device_set_error(d, r, "out of memory");
+        q->max_pages = q->ring_size * MAX(bb->max_indirect, (unsigned) BLKIF_MAX_SEGMENTS_PER_REQUEST);
+        return 0;
+}
+
+static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
+        Blkback *bb = d->data;
+        const PvbackdConfig *c = &d->backend->config;
+        _cleanup_free_ char *protocol = NULL;
+        uint64_t nq = 1, order = 0, port;
+        unsigned max_order = MIN(c->max_ring_page_order, RING_PAGE_ORDER_MAX);
+        unsigned max_queues = MAX(1u, MIN(c->max_queues, BLK_MAX_QUEUES));
+        BlkAbi abi = BLK_ABI_NATIVE;
+        int r;
+
+        /* Fresh at every connect: a frontend may change anything across a reconnect. */
+        r = xenbus_read_frontend_uint(d, "multi-queue-num-queues", max_queues, &nq);
+        if (r == -ENOENT)
+                nq = 1;
+        else if (r < 0 || nq == 0)
+                return xenbus_device_set_error(d, r < 0 ? r : -EINVAL,
+                                               "%s/multi-queue-num-queues is not in 1..%u", d->frontend_path,
+                                               max_queues);
+        r = xenbus_read_frontend_uint(d, "ring-page-order", max_order, &order);
+        if (r == -ENOENT)
+                order = 0;
+        else if (r < 0)
+                return xenbus_device_set_error(d, r, "%s/ring-page-order is not in 0..%u", d->frontend_path,
+                                               max_order);
+        r = xenbus_read_frontend(d, "protocol", 32, &protocol);
+        if (r >= 0) {
+                if (streq(protocol, "x86_32-abi"))
+                        abi = BLK_ABI_X86_32;
+                else if (streq(protocol, "x86_64-abi"))
+                        abi = BLK_ABI_X86_64;
+                else
+                        return xenbus_device_set_error(d, -EINVAL, "protocol '%s' is not supported", protocol);
+        } else if (r != -ENOENT)
+                return xenbus_device_set_error(d, r, "%s/protocol is invalid", d->frontend_path);
+
+        blk_backing_refresh_size(&bb->backing);
+        bb->n_queues = (unsigned) nq;
+        for (unsigned i = 0; i < nq; i++) {
+                BlkQueue *q = &bb->queues[i];
+                _cleanup_free_ char *dir = NULL, *evpath = NULL;
+
+                if (nq == 1)
+                        dir = strdup(d->frontend_path);
+                else if (asprintf(&dir, "%s/queue-%u", d->frontend_path, i) < 0)
+                        dir = NULL;
+                if (!dir) {
+                        r = xenbus_device_set_error(d, -ENOMEM, "out of memory");
+                        goto fail;
+                }
+                r = map_queue(bb, q, dir, (unsigned) order, abi);
+                if (r < 0)
+                        goto fail;
+                evpath = path_join(dir, "event-channel");
+                r = evpath ? xs_read_uint(d->backend->xs, XBT_NULL, evpath, UINT32_MAX, &port) : -ENOMEM;
+                if (r < 0) {
+                        r = xenbus_device_set_error(d, r, "%s/event-channel is %s", dir,
+                                                    r == -ENOENT ? "missing" : "invalid");
+                        goto fail;
+                }
+                r = evtchn_bind(d->backend->evtchn, d->domid, (uint32_t) port, blk_queue_handler, q, &q->port);
+                if (r < 0) {
+                        r = xenbus_device_set_error(d, r, "cannot bind event channel %" PRIu64 " of %s: %s", port,
+                                                    dir, strerror(-r));
+                        goto fail;
+                }
+        }
+        r = blk_io_start(bb);
+        if (r < 0) {
+                r = xenbus_device_set_error(d, r, "cannot set up asynchronous I/O: %s", strerror(-r));
+                goto fail;
+        }
+        /* The size may have changed since InitWait. */
+        xs_batch_printf(pub, d->backend_path, "sectors", "%" PRIu64, bb->backing.size / BLK_SECTOR_SIZE);
+        log_dev_info(d, "%u queue(s), %u-page rings, protocol %s, %s", bb->n_queues, 1u << order,
+                     protocol ?: "native", bb->backing.path);
+        for (unsigned i = 0; i < bb->n_queues; i++)
+                evtchn_port_kick(bb->queues[i].port); /* requests queued before we connected */
+        return 0;
+fail:
+        blk_io_stop(bb);
+        blk_unmap_queues(bb);
+        return r;
+}
+
+void blk_finish_disconnect(Blkback *bb) {
+        blk_io_stop(bb);
+        blk_unmap_queues(bb);
+        bb->draining = false;
+        xenbus_device_drained(bb->dev);
+}
+
+static int vbd_disconnect(XenbusDevice *d) {
+        Blkback *bb = d->data;
+
+        if (!bb)
+                return 0;
+        for (unsigned i = 0; i < bb->n_queues; i++) {
+                blk_queue_stop(&bb->queues[i]);
+        }
+        if (bb->inflight > 0) {
+                /* Let the kernel finish; the completions still answer the
+                 * frontend, then blk_finish_disconnect() unmaps. */
+                log_dev_debug(d, "Waiting for %u I/Os before disconnecting", bb->inflight);
+                bb->draining = true;
+                return 1;
+        }
+        blk_io_stop(bb);
+        blk_unmap_queues(bb);
+        return 0;
+}
+
+static void vbd_release(XenbusDevice *d) {
+        Blkback *bb = d->data;
+
+        if (!bb)
+                return;
+        blk_io_stop(bb);
+        blk_unmap_queues(bb);
+        close_backing(bb);
+        free(bb->params);
+        free(bb);
+        d->data = NULL;
+}
+
+static const char *const vbd_watched[] = { "physical-device-path", NULL };
+
+const BackendClass vbd_class = {
+        .kind = "vbd",
+        .init = vbd_init,
+        .watched_backend_nodes = vbd_watched,
+        .probe = vbd_probe,
+        .backend_changed = vbd_backend_changed,
+        .can_connect = vbd_can_connect,
+        .connect = vbd_connect,
+        .disconnect = vbd_disconnect,
+        .release = vbd_release,
+};

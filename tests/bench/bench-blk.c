@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+
+/* Data-path benchmark of the block backend on the simulated Xen: 4 KiB
+ * random read/write at queue depth 1 and 32, 1 MiB sequential read/write,
+ * through pvbackd-sim (a frontend in this process, grant copy in the
+ * daemon), next to fio (libaio, O_DIRECT) run directly on the same backing
+ * in the same run, which is the limit. Backings: a tmpfs file and, as root,
+ * a loop device on it. Reports IOPS, MB/s, p50/p99 latency, the daemon's
+ * CPU time per I/O, the ratios, and the daemon's memory per connected
+ * queue. Lines are "name value unit". */
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blkfront.h"
+
+#define DISK_BYTES (256ull << 20)
+#define RUN_SECONDS 3.0
+#define ELEMENTS(x) (sizeof(x) / sizeof((x)[0]))
+
+typedef struct Workload {
+        const char *name, *fio_rw;
+        bool write, random;
+        unsigned bs_sectors, qd;
+} Workload;
+
+static const Workload workloads[] = {
+        { "randread-4k-qd1", "randread", false, true, 8, 1 },
+        { "randread-4k-qd32", "randread", false, true, 8, 32 },
+        { "randwrite-4k-qd1", "randwrite", true, true, 8, 1 },
+        { "randwrite-4k-qd32", "randwrite", true, true, 8, 32 },
+        { "seqread-1m-qd4", "read", false, false, 2048, 4 },
+        { "seqwrite-1m-qd4", "write", true, false, 2048, 4 },
+};
+
+typedef struct Result {
+        double iops, mbs, p50_us, p99_us, cpu_us_per_io;
+        bool ok;
+} Result;
+
+static double now_s(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static double proc_cpu_s(pid_t pid) {
+        char p[64], buf[1024];
+        unsigned long ut = 0, st = 0;
+        FILE *f;
+
+        snprintf(p, sizeof p, "/proc/%d/stat", (int) pid);
+        f = fopen(p, "re");
+        if (!f)
+                return 0;
+        if (fgets(buf, sizeof buf, f)) {
+                char *s = strrchr(buf, ')');
+                if (s)
+                        sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
+        }
+        fclose(f);
+        return (double) (ut + st) / (double) sysconf(_SC_CLK_TCK);
+}
+
+static long rss_kib(pid_t pid) {
+        char p[64], line[256];
+        long v = -1;
+        FILE *f;
+
+        snprintf(p, sizeof p, "/proc/%d/status", (int) pid);
+        f = fopen(p, "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof line, f))
+                if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
+                        break;
+        fclose(f);
+        return v;
+}
+
+static int cmp_double(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+        return x < y ? -1 : x > y;
+}
+
+static uint32_t rnd(uint32_t *s) {
+        *s ^= *s << 13;
+        *s ^= *s >> 17;
+        *s ^= *s << 5;
+        return *s;
+}
+
+static Result run_pvbackd(Harness *h, BlkFront *f, const Workload *w) {
+        unsigned pages = w->bs_sectors / 8, qd = w->qd;
+        uint64_t disk_sectors = DISK_BYTES / 512, next_seq = 0, ios = 0;
+        size_t cap = 1 << 20, nlat = 0;
+        double *lat = malloc(cap * sizeof(double)), start[64], t0, t1, cpu0, cpu1;
+        uint32_t seed = 42;
+        Result res = {};
+
+        for (unsigned i = 0; i < qd; i++) {
+                BfReq r;
+                uint64_t sector = w->random ? (rnd(&seed) % (disk_sectors / w->bs_sectors)) * w->bs_sectors
+                                            : (next_seq += w->bs_sectors) % disk_sectors;
+                bf_build_rw(f, &r, w->write, sector, i * pages, 0, w->bs_sectors, false, i);
+                r.id = i;
+                start[i] = now_s();
+                bf_put(f, 0, &r);
+        }
+        bf_push(f, 0);
+        cpu0 = proc_cpu_s(h->pvbackd);
+        t0 = now_s();
+        for (;;) {
+                BfResult rs[64];
+                int n = bf_collect(f, 0, rs, 1, 64, 5000);
+                double t = now_s();
+                if (n <= 0) {
+                        fprintf(stderr, "%s: no response for 5 s\n", w->name);
+                        free(lat);
+                        return res;
+                }
+                for (int k = 0; k < n; k++) {
+                        unsigned i = (unsigned) rs[k].id;
+                        BfReq r;
+                        if (rs[k].status != BLKIF_RSP_OKAY || i >= qd) {
+                                fprintf(stderr, "%s: status %d\n", w->name, rs[k].status);
+                                free(lat);
+                                return res;
+                        }
+                        if (nlat < cap)
+                                lat[nlat++] = t - start[i];
+                        ios++;
+                        if (t - t0 >= RUN_SECONDS)
+                                continue;
+                        uint64_t sector = w->random ? (rnd(&seed) % (disk_sectors / w->bs_sectors)) * w->bs_sectors
+                                                    : (next_seq += w->bs_sectors) % disk_sectors;
+                        bf_build_rw(f, &r, w->write, sector, i * pages, 0, w->bs_sectors, false, i);
+                        r.id = i;
+                        start[i] = now_s();
+                        bf_put(f, 0, &r);
+                }
+                bf_push(f, 0);
+                if (t - t0 >= RUN_SECONDS && f->q[0].rsp_cons == f->q[0].req_prod_pvt)
+                        break;
+        }
+        t1 = now_s();
+        cpu1 = proc_cpu_s(h->pvbackd);
+        qsort(lat, nlat, sizeof *lat, cmp_double);
+        res.iops = (double) ios / (t1 - t0);
+        res.mbs = res.iops * w->bs_sectors * 512 / 1e6;
+        res.p50_us = lat[nlat / 2] * 1e6;
+        res.p99_us = lat[nlat * 99 / 100] * 1e6;
+        res.cpu_us_per_io = (cpu1 - cpu0) / (double) ios * 1e6;
+        res.ok = true;
+        free(lat);
+        return res;
+}
+
+static bool have_fio(void) {
+        return system("fio --version >/dev/null 2>&1") == 0;
+}
+
+/* fio --minimal (terse v3): read iops 8, read clat percentiles 18..37;
+ * write iops 49, write clat percentiles 59..78; p50 is the 7th, p99 the
+ * 13th of the default list. CPU from the child's rusage. */
+static Result run_fio(const char *path, const Workload *w) {
+        char cmd[1024], line[16384];
+        Result res = {};
+        struct rusage ru0, ru1;
+        FILE *p;
+
+        snprintf(cmd, sizeof cmd,
+                 "fio --name=ref --filename='%s' --direct=1 --ioengine=libaio --rw=%s --bs=%u "
+                 "--iodepth=%u --runtime=%g --time_based --size=%llu --minimal --randrepeat=0 2>/dev/null",
+                 path, w->fio_rw, w->bs_sectors * 512, w->qd, RUN_SECONDS, DISK_BYTES);
+        getrusage(RUSAGE_CHILDREN, &ru0);
+        p = popen(cmd, "r");
+        if (!p)
+                return res;
+        line[0] = 0;
+        if (!fgets(line, sizeof line, p))
+                line[0] = 0;
+        pclose(p);
+        getrusage(RUSAGE_CHILDREN, &ru1);
+        {
+                char *fields[200];
+                unsigned n = 0;
+                for (char *s = strtok(line, ";"); s && n < 200; s = strtok(NULL, ";"))
+                        fields[n++] = s;
+                if (n < 90)
+                        return res;
+                unsigned iops_f = w->write ? 48 : 7, pct0 = w->write ? 58 : 17;
+                double iops = atof(fields[iops_f]);
+                const char *p50 = strchr(fields[pct0 + 6], '='), *p99 = strchr(fields[pct0 + 12], '=');
+                double cpu = (double) (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
+                                       ru0.ru_stime.tv_sec) +
+                             (double) (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
+                                       ru0.ru_stime.tv_usec) / 1e6;
+                res.iops = iops;
+                res.mbs = iops * w->bs_sectors * 512 / 1e6;
+                res.p50_us = p50 ? atof(p50 + 1) : 0;
+                res.p99_us = p99 ? atof(p99 + 1) : 0;
+                res.cpu_us_per_io = iops > 0 ? cpu / (iops * RUN_SECONDS) * 1e6 : 0;
+                res.ok = iops > 0;
+        }
+        return res;
+}
+
+static void report(const char *backing, const Workload *w, const Result *pv, const Result *fio) {
+        printf("%s/%s/pvbackd iops %.0f\n", backing, w->name, pv->iops);
+        printf("%s/%s/pvbackd throughput %.1f MB/s\n", backing, w->name, pv->mbs);
+        printf("%s/%s/pvbackd latency-p50 %.1f us\n", backing, w->name, pv->p50_us);
+        printf("%s/%s/pvbackd latency-p99 %.1f us\n", backing, w->name, pv->p99_us);
+        printf("%s/%s/pvbackd cpu-per-io %.2f us\n", backing, w->name, pv->cpu_us_per_io);
+        if (!fio->ok) {
+                printf("%s/%s/fio skipped (fio not available or failed)\n", backing, w->name);
+                return;
+        }
+        printf("%s/%s/fio iops %.0f\n", backing, w->name, fio->iops);
+        printf("%s/%s/fio throughput %.1f MB/s\n", backing, w->name, fio->mbs);
+        printf("%s/%s/fio latency-p50 %.1f us\n", backing, w->name, fio->p50_us);
+        printf("%s/%s/fio latency-p99 %.1f us\n", backing, w->name, fio->p99_us);
+        printf("%s/%s/fio cpu-per-io %.2f us\n", backing, w->name, fio->cpu_us_per_io);
+        printf("%s/%s/ratio iops %.2f (pvbackd/fio)\n", backing, w->name, pv->iops / fio->iops);
+}
+
+static int bench_backing(Harness *h, const char *label, const char *path, uint32_t domid, bool fio) {
+        const char *kv[] = { "params", path, "script", "/etc/xen/scripts/pvbackd-block", "mode", "w",
+                             "device-type", "disk", "specification", "xen", "discard-enable", "1", NULL };
+        BlkFront f;
+        long rss0, rss1;
+        char p[128];
+
+        if (xsim_domain_create(domid, label, NULL, BF_GUEST_PAGES) < 0 || ts_device_add(h, "vbd", domid, 51712, kv) < 0)
+                return -1;
+        snprintf(p, sizeof p, "/local/domain/0/backend/vbd/%u/51712/state", domid);
+        if (ts_wait(h, p, "2", 10000) < 0 || bf_open(&f, h, domid, 51712) < 0)
+                return -1;
+        rss0 = rss_kib(h->pvbackd);
+        if (bf_setup_rings(&f, 1, 2, false, false, false) < 0 || bf_set_state(&f, XenbusStateInitialised) < 0 ||
+            bf_wait_backend(&f, XenbusStateConnected, 10000) < 0)
+                return -1;
+        bf_set_state(&f, XenbusStateConnected);
+        for (size_t i = 0; i < ELEMENTS(workloads); i++) {
+                Result pv = run_pvbackd(h, &f, &workloads[i]);
+                Result ref = fio ? run_fio(path, &workloads[i]) : (Result) {};
+                if (!pv.ok)
+                        return -1;
+                report(label, &workloads[i], &pv, &ref);
+        }
+        rss1 = rss_kib(h->pvbackd);
+        printf("%s/memory-per-connected-queue %ld KiB (after the workloads; 1 queue, 4-page ring)\n", label,
+               rss1 - rss0);
+        bf_close(&f);
+        return 0;
+}
+
+
+int main(void) {
+        Harness h;
+        char img[256], cmd[512], dev[64] = "";
+        bool fio = have_fio();
+        int fd, r = 0;
+        FILE *p;
+
+        if (!fio)
+                printf("fio not installed (apt-get install fio): the reference column is skipped\n");
+        if (harness_start(&h, NULL) < 0) {
+                fprintf(stderr, "cannot start the simulated Xen and pvbackd\n");
+                return 1;
+        }
+        /* A tmpfs file, filled (holes would make reads free). */
+        snprintf(img, sizeof img, "%s/bench.img", h.dir);
+        fd = open(img, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return 1;
+        {
+                static uint8_t buf[1 << 20];
+                memset(buf, 0x5a, sizeof buf);
+                for (unsigned i = 0; i < DISK_BYTES >> 20; i++)
+                        if (write(fd, buf, sizeof buf) != (ssize_t) sizeof buf)
+                                return 1;
+        }
+        close(fd);
+        r |= bench_backing(&h, "tmpfs-file", img, 1, fio);
+
+        snprintf(cmd, sizeof cmd, "losetup -f --show '%s' 2>/dev/null", img);
+        p = geteuid() == 0 ? popen(cmd, "r") : NULL;
+        if (p && fgets(dev, sizeof dev, p) && dev[0] == '/') {
+                dev[strcspn(dev, "\n")] = 0;
+                r |= bench_backing(&h, "loop-device", dev, 2, fio);
+        } else
+                printf("loop-device skipped (not root or losetup failed)\n");
+        if (p)
+                pclose(p);
+        harness_finish(&h);
+        if (dev[0] == '/') {
+                snprintf(cmd, sizeof cmd, "losetup -d '%s'", dev);
+                if (system(cmd) != 0)
+                        fprintf(stderr, "losetup -d %s failed\n", dev);
+        }
+        return r ? 1 : 0;
+}
