@@ -195,15 +195,16 @@ int xenbus_device_publish_initwait(XenbusDevice *d) {
                 } else
                         d->setup_ready = probe_result == PROBE_READY;
         }
+        /* Logged before it is published: whoever reads hotplug-error finds
+         * the journal already saying it. */
+        if (probe_result < 0)
+                log_dev_full(d, LOG_ERR, probe_result, "Setup failed, reported to the toolstack: %s",
+                             d->error ?: "device setup failed");
         publish_setup_result(d, &pub, probe_result);
         r = xenbus_device_write_state(d, XenbusStateInitWait, &pub);
         xs_batch_done(&pub);
         if (r < 0)
                 return r;
-
-        if (probe_result < 0)
-                log_dev_full(d, LOG_ERR, probe_result, "Setup failed, reported to the toolstack: %s",
-                             d->error ?: "device setup failed");
         if (d->class->backend_changed && d->class->watched_backend_nodes && !d->setup_failed)
                 for (const char *const *n = d->class->watched_backend_nodes; *n; n++)
                         d->class->backend_changed(d, *n);
@@ -216,18 +217,17 @@ void xenbus_device_setup_done(XenbusDevice *d, int error) {
 
         if (d->released)
                 return;
-        if (error < 0)
+        if (error < 0) {
                 d->setup_failed = true;
-        else
+                log_dev_full(d, LOG_ERR, error, "Setup failed, reported to the toolstack: %s",
+                             d->error ?: "device setup failed");
+        } else
                 d->setup_ready = true;
         publish_setup_result(d, &pub, error < 0 ? error : PROBE_READY);
         r = xs_batch_commit(d->backend->xs, &pub, d->backend_path);
         xs_batch_done(&pub);
         if (r < 0 && r != -ENOENT)
                 log_dev_error_errno(d, r, "Failed to publish setup result: %m");
-        if (error < 0)
-                log_dev_full(d, LOG_ERR, error, "Setup failed, reported to the toolstack: %s",
-                             d->error ?: "device setup failed");
         xenbus_device_update(d);
 }
 
@@ -926,7 +926,7 @@ static int xs_dispatch(sd_event_source *s, int fd, uint32_t revents, void *userd
 
 /* ---- lifetime ------------------------------------------------------------ */
 
-int backend_new(sd_event *e, const PvbackdConfig *config, const BackendClass *const *classes, Backend **ret) {
+int backend_new(sd_event *e, PvbackdConfig *config, const BackendClass *const *classes, Backend **ret) {
         Backend *b;
         size_t n = 0;
         int r;
@@ -937,7 +937,7 @@ int backend_new(sd_event *e, const PvbackdConfig *config, const BackendClass *co
         if (!b)
                 return -ENOMEM;
         b->event = sd_event_ref(e);
-        b->config = *config;
+        b->config = config_take(config);
         b->classes = classes;
         b->n_classes = n;
         LIST_INIT(&b->domain_list);
@@ -953,9 +953,9 @@ int backend_new(sd_event *e, const PvbackdConfig *config, const BackendClass *co
 
         for (size_t i = 0; i < n; i++) {
                 const char *k = classes[i]->kind;
-                b->class_enabled[i] = streq(k, "vbd")       ? config->serve_vbd
-                                      : streq(k, "vif")     ? config->serve_vif
-                                      : streq(k, "console") ? config->serve_console
+                b->class_enabled[i] = streq(k, "vbd")       ? b->config.serve_vbd
+                                      : streq(k, "vif")     ? b->config.serve_vif
+                                      : streq(k, "console") ? b->config.serve_console
                                                             : true;
         }
 
@@ -974,7 +974,7 @@ int backend_new(sd_event *e, const PvbackdConfig *config, const BackendClass *co
                 r = log_error_errno(negative_errno(), "Failed to open the grant table device: %m");
                 goto fail;
         }
-        r = evtchn_dispatcher_new(e, config->evtchn_rate_limit, config->evtchn_rate_interval_ms, &b->evtchn);
+        r = evtchn_dispatcher_new(e, b->config.evtchn_rate_limit, b->config.evtchn_rate_interval_ms, &b->evtchn);
         if (r < 0) {
                 log_error_errno(r, "Failed to open the event channel device: %m");
                 goto fail;
@@ -1050,16 +1050,20 @@ int backend_start(Backend *b) {
         return 0;
 }
 
-void backend_reload(Backend *b, const PvbackdConfig *config) {
+void backend_reload(Backend *b, PvbackdConfig *config) {
+        PvbackdConfig old = b->config;
+
+        b->config = config_take(config);
         /* Which classes are served is fixed for the daemon's lifetime: turning
          * a class off under live guests would orphan their devices. */
-        bool serve[3] = { b->config.serve_vbd, b->config.serve_vif, b->config.serve_console };
-
-        b->config = *config;
-        b->config.serve_vbd = serve[0];
-        b->config.serve_vif = serve[1];
-        b->config.serve_console = serve[2];
-        evtchn_dispatcher_set_rate_limit(b->evtchn, config->evtchn_rate_limit, config->evtchn_rate_interval_ms);
+        b->config.serve_vbd = old.serve_vbd;
+        b->config.serve_vif = old.serve_vif;
+        b->config.serve_console = old.serve_console;
+        evtchn_dispatcher_set_rate_limit(b->evtchn, b->config.evtchn_rate_limit, b->config.evtchn_rate_interval_ms);
+        for (size_t i = 0; i < b->n_classes; i++)
+                if (b->class_enabled[i] && b->classes[i]->reload)
+                        b->classes[i]->reload(b);
+        config_free(&old);
 }
 
 Backend *backend_free(Backend *b) {
@@ -1094,6 +1098,7 @@ Backend *backend_free(Backend *b) {
                 xs_close(b->xs);
         sd_event_unref(b->event);
         /* Every device and domain was released above; the trees are empty. */
+        config_free(&b->config);
         free(b->class_enabled);
         free(b->class_devices);
         free(b->class_data);

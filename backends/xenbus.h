@@ -50,6 +50,10 @@ typedef struct BackendClass {
         void (*domain_introduced)(Backend *b, uint32_t domid);
         void (*domain_released)(Backend *b, uint32_t domid);
 
+        /* SIGHUP: b->config is the new configuration (the old one is freed
+         * after this returns: copy what you keep). Reopen log files here. */
+        void (*reload)(Backend *b);
+
         /* Backend nodes (relative to the backend directory) written by the
          * toolstack or hotplug scripts that this class reacts to, e.g.
          * "physical-device-path" or "hotplug-status". NULL-terminated. */
@@ -162,12 +166,14 @@ struct Backend {
 };
 
 /* Core lifetime. classes is a NULL-terminated list of the built-in classes;
- * the config says which of them are served. */
-int backend_new(sd_event *e, const PvbackdConfig *config, const BackendClass *const *classes, Backend **ret);
+ * the config says which of them are served. The core takes ownership of
+ * *config (which is left empty) here and in backend_reload(). */
+int backend_new(sd_event *e, PvbackdConfig *config, const BackendClass *const *classes, Backend **ret);
 /* Sets up the watches; when it returns, discovery of existing devices is done. */
 int backend_start(Backend *b);
-/* Applies a reloaded config (limits apply to devices set up from now on). */
-void backend_reload(Backend *b, const PvbackdConfig *config);
+/* Applies a reloaded config (limits apply to devices set up from now on),
+ * then tells the classes (their reload op), then frees the old config. */
+void backend_reload(Backend *b, PvbackdConfig *config);
 /* Releases every device without any XenStore write a frontend could see. */
 Backend *backend_free(Backend *b);
 bool backend_class_enabled(const Backend *b, const BackendClass *c);

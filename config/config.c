@@ -50,8 +50,7 @@ typedef enum ConfigType {
         CONFIG_TYPE_BOOL,     /* bool: yes/no/true/false/on/off/1/0 */
         CONFIG_TYPE_UNSIGNED, /* unsigned: decimal in [min, max] */
         CONFIG_TYPE_ENUM,     /* int: one of enum_values */
-        /* Room for CONFIG_TYPE_STRING (e.g. per-disk serials). Strings will need a config_done() that
-         * frees them, and config_load() will have to release the half-parsed struct on error. */
+        CONFIG_TYPE_PATH,     /* char *: an absolute path, malloc'd; default NULL (freed by config_free()) */
         _CONFIG_TYPE_MAX,
 } ConfigType;
 
@@ -100,6 +99,12 @@ typedef struct ConfigItem {
                 .def = (_def),                                                                               \
         }
 
+#define ITEM_PATH(_section, _key, _field)                                                                   \
+        {                                                                                                    \
+                .section = _section, .key = _key, .type = CONFIG_TYPE_PATH,                                  \
+                .offset = offsetof(PvbackdConfig, _field) + CHECK_FIELD(_field, char *),                     \
+        }
+
 /* LogTarget is stored through an int pointer. */
 _Static_assert(sizeof(LogTarget) == sizeof(int), "LogTarget must be int sized");
 
@@ -119,6 +124,12 @@ static const ConfigEnumValue log_target_values[] = {
         { NULL, 0 },
 };
 
+static const ConfigEnumValue console_overflow_values[] = {
+        { "discard", CONSOLE_OVERFLOW_DISCARD },
+        { "keep", CONSOLE_OVERFLOW_KEEP },
+        { NULL, 0 },
+};
+
 /* Keep in sync with config.h and pvbackd.conf. */
 static const ConfigItem config_items[] = {
         ITEM_ENUM("daemon", "log-level", log_level, log_level_values, LOG_INFO),
@@ -134,6 +145,15 @@ static const ConfigItem config_items[] = {
         ITEM_BOOL("classes", "console", serve_console, true),
 
         ITEM_BOOL("console", "primary", console_primary, false),
+        ITEM_PATH("console", "log-dir", console_log_dir),
+        ITEM_BOOL("console", "log", console_log, false),
+        ITEM_UNSIGNED("console", "log-max-size", console_log_max_size, 1024, 1073741824, 10485760),
+        ITEM_UNSIGNED("console", "log-rotate", console_log_rotate, 0, 100, 5),
+        ITEM_BOOL("console", "journal", console_journal, false),
+        ITEM_UNSIGNED("console", "rate-limit", console_rate_limit, 1, 1000000, 30),
+        ITEM_UNSIGNED("console", "rate-interval-ms", console_rate_interval_ms, 1, 10000, 200),
+        ITEM_UNSIGNED("console", "buffer-limit", console_buffer_limit, 4096, 1073741824, 1048576),
+        ITEM_ENUM("console", "overflow", console_overflow, console_overflow_values, CONSOLE_OVERFLOW_DISCARD),
 
         ITEM_UNSIGNED("limits", "max-ring-page-order", max_ring_page_order, 0, 4, 4),
         ITEM_UNSIGNED("limits", "max-queues", max_queues, 1, 8, 4),
@@ -190,6 +210,10 @@ static void config_item_set(const ConfigItem *item, void *base, uint64_t v) {
                 break;
         case CONFIG_TYPE_ENUM:
                 *(int *) p = (int) v;
+                break;
+        case CONFIG_TYPE_PATH:
+                /* Only the default (NULL) goes through here; values are set in config_item_assign(). */
+                *(char **) p = NULL;
                 break;
         default:
                 assert(!"unknown config item type");
@@ -266,7 +290,22 @@ static int parse_unsigned_strict(const char *s, uint64_t *ret, const char **ret_
         return 0;
 }
 
-typedef struct ConfigParser {
+typedef struct ConfigParser ConfigParser;
+
+/*
+ * Named sections: [<kind> "<name>"], e.g. [guest "web01"]. Each kind is one row: open() is called on the
+ * header (the name already unquoted and checked to be printable, without '"', '\\', '[', ']', ';', '#',
+ * whitespace) and makes the section current; assign() gets its keys. A later [disk "<params>"] kind is
+ * another row with its own struct hung off PvbackdConfig.
+ */
+typedef struct ConfigSectionKind {
+        const char *kind;
+        size_t name_max;
+        int (*open)(ConfigParser *p, const char *name);
+        int (*assign)(ConfigParser *p, const char *key, const char *value);
+} ConfigSectionKind;
+
+struct ConfigParser {
         const char *path;
         FILE *f;
         char *line;
@@ -276,9 +315,13 @@ typedef struct ConfigParser {
         PvbackdConfig config;
         unsigned seen[ELEMENTSOF(config_items)]; /* line an item was set on, 0 if not yet */
 
+        const ConfigSectionKind *named; /* the current section is [<named->kind> "<name>"] */
+        char *named_header;      /* its header as written, for messages: 'guest "web01"' */
+        ConfigGuest *guest;      /* [guest]: the section being parsed */
+
         int r;                   /* first error, 0 if none so far */
         char *error;             /* message for it */
-} ConfigParser;
+};
 
 /* Records the first error as "path:line: <context>: <reason>" and returns error. Later errors are not
  * recorded: parsing stops at the first one. */
@@ -317,18 +360,186 @@ static bool section_known(const char *section) {
         return false;
 }
 
+/* ---- [guest "<name>"]: per-guest console declarations ------------------------------------------------ */
+
+static bool label_valid(const char *s, size_t n) {
+        if (n == 0 || n > CONFIG_CONSOLE_LABEL_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+                        return false;
+        return true;
+}
+
+static int guest_section_open(ConfigParser *p, const char *name) {
+        PvbackdConfig *c = &p->config;
+        ConfigGuest *g;
+
+        for (size_t i = 0; i < c->n_guests; i++)
+                if (strcmp(c->guests[i].name, name) == 0)
+                        return parser_fail(p, -EINVAL, "[%s]: duplicate section, already on line %u", p->named_header,
+                                           c->guests[i].line);
+        if (c->n_guests >= CONFIG_GUESTS_MAX)
+                return parser_fail(p, -ERANGE, "[%s]: more than %u guest sections", p->named_header,
+                                   CONFIG_GUESTS_MAX);
+
+        g = realloc(c->guests, (c->n_guests + 1) * sizeof *g);
+        if (!g)
+                return parser_fail(p, -ENOMEM, "out of memory");
+        c->guests = g;
+        g = &c->guests[c->n_guests];
+        *g = (ConfigGuest) { .name = strdup(name), .line = p->line_no };
+        if (!g->name)
+                return parser_fail(p, -ENOMEM, "out of memory");
+        c->n_guests++;
+        p->guest = g;
+        return 0;
+}
+
+static ConfigConsole *guest_find_console(ConfigGuest *g, const char *label, size_t n) {
+        for (size_t i = 0; i < g->n_consoles; i++)
+                if (strlen(g->consoles[i].label) == n && strncmp(g->consoles[i].label, label, n) == 0)
+                        return &g->consoles[i];
+        return NULL;
+}
+
+/* console.<label> = pty | socket:<absolute path> | log
+ * console.<label>.log = <boolean>, console.<label>.journal = <boolean> */
+static int guest_section_assign(ConfigParser *p, const char *key, const char *value) {
+        ConfigGuest *g = p->guest;
+        const char *label = key + strlen("console."), *option;
+        const char *reason = NULL;
+        ConfigConsole *con;
+        size_t n;
+        bool b;
+        int r;
+
+        if (strncmp(key, "console.", strlen("console.")) != 0)
+                return parser_fail(p, -EINVAL, "[%s] %s = %s: unknown key", p->named_header, key, value);
+        n = strcspn(label, ".");
+        option = label[n] == '.' ? label + n + 1 : NULL;
+        if (!label_valid(label, n))
+                return parser_fail(p, -EINVAL, "[%s] %s = %s: invalid console label, expected 1..%u of [a-z0-9_-]",
+                                   p->named_header, key, value, CONFIG_CONSOLE_LABEL_MAX);
+        con = guest_find_console(g, label, n);
+
+        if (option) {
+                bool is_log = strcmp(option, "log") == 0;
+                int *field;
+
+                if (!is_log && strcmp(option, "journal") != 0)
+                        return parser_fail(p, -EINVAL, "[%s] %s = %s: unknown key", p->named_header, key, value);
+                if (!con)
+                        return parser_fail(p, -EINVAL, "[%s] %s = %s: console '%.*s' must be declared first",
+                                           p->named_header, key, value, (int) n, label);
+                field = is_log ? &con->log : &con->journal;
+                if (*field >= 0)
+                        return parser_fail(p, -EINVAL, "[%s] %s = %s: duplicate key", p->named_header, key, value);
+                r = parse_boolean_strict(value, &b, &reason);
+                if (r < 0)
+                        return parser_fail(p, r, "[%s] %s = %s: %s", p->named_header, key, value, reason);
+                *field = b;
+                return 0;
+        }
+
+        if (con)
+                return parser_fail(p, -EINVAL, "[%s] %s = %s: duplicate key, already set on line %u",
+                                   p->named_header, key, value, con->line);
+        if (g->n_consoles >= CONFIG_GUEST_CONSOLES_MAX)
+                return parser_fail(p, -ERANGE, "[%s] %s = %s: more than %u consoles for one guest", p->named_header,
+                                   key, value, CONFIG_GUEST_CONSOLES_MAX);
+
+        con = &g->consoles[g->n_consoles];
+        *con = (ConfigConsole) { .log = -1, .journal = -1, .line = p->line_no };
+        if (strcmp(value, "pty") == 0)
+                con->output = CONSOLE_OUTPUT_PTY;
+        else if (strcmp(value, "log") == 0)
+                con->output = CONSOLE_OUTPUT_LOG;
+        else if (strncmp(value, "socket:", strlen("socket:")) == 0) {
+                const char *path = value + strlen("socket:");
+
+                /* sun_path holds 107 characters and the NUL. */
+                if (path[0] != '/' || strlen(path) > 107)
+                        return parser_fail(p, -EINVAL, "[%s] %s = %s: socket path must be absolute and at most 107 characters",
+                                           p->named_header, key, value);
+                con->output = CONSOLE_OUTPUT_SOCKET;
+                con->socket_path = strdup(path);
+                if (!con->socket_path)
+                        return parser_fail(p, -ENOMEM, "out of memory");
+        } else
+                return parser_fail(p, -EINVAL, "[%s] %s = %s: invalid console output, expected pty|socket:<path>|log",
+                                   p->named_header, key, value);
+        con->label = strndup(label, n);
+        if (!con->label) {
+                free(con->socket_path);
+                return parser_fail(p, -ENOMEM, "out of memory");
+        }
+        g->n_consoles++;
+        return 0;
+}
+
+static const ConfigSectionKind named_section_kinds[] = {
+        { "guest", CONFIG_GUEST_NAME_MAX, guest_section_open, guest_section_assign },
+};
+
+/* Splits 'kind "name"'; 0 and the kind's row if it is one, -ENOENT if the section is not of that form. */
+static int named_section_parse(ConfigParser *p, const char *section, const ConfigSectionKind **ret_kind,
+                               char **ret_name) {
+        const char *q = strchr(section, ' ');
+        size_t kind_len, name_len;
+        const char *name;
+
+        if (!q || q[1] != '"')
+                return -ENOENT;
+        kind_len = (size_t) (q - section);
+        name = q + 2;
+        name_len = strcspn(name, "\"");
+        if (name[name_len] != '"' || name[name_len + 1] != '\0')
+                return parser_fail(p, -EINVAL, "[%s]: expected [<kind> \"<name>\"]", section);
+        for (size_t i = 0; i < ELEMENTSOF(named_section_kinds); i++) {
+                const ConfigSectionKind *k = named_section_kinds + i;
+
+                if (strlen(k->kind) != kind_len || strncmp(k->kind, section, kind_len) != 0)
+                        continue;
+                if (name_len == 0 || name_len > k->name_max)
+                        return parser_fail(p, -EINVAL, "[%s]: name must be 1..%zu characters", section, k->name_max);
+                for (size_t j = 0; j < name_len; j++)
+                        if ((unsigned char) name[j] <= ' ' || (unsigned char) name[j] >= 0x7f ||
+                            strchr("\\[];#", name[j]))
+                                return parser_fail(p, -EINVAL, "[%s]: invalid character in name", section);
+                *ret_kind = k;
+                *ret_name = strndup(name, name_len);
+                return *ret_name ? 0 : parser_fail(p, -ENOMEM, "out of memory");
+        }
+        return parser_fail(p, -EINVAL, "[%s]: unknown section", section);
+}
+
 static int config_section_lookup(ConfigParser *p, const char *section) {
-        /*
-         * This is the place for parametrised sections, e.g. per-guest console declarations:
-         *
-         *         [guest "web01"]
-         *         console = pty
-         *
-         * Recognise them here before the static table lookup (match the 'guest "' prefix, validate and
-         * unquote the name) and dispatch their keys in config_parse_assignment() to a separate item table
-         * whose offsets point into a per-guest struct hung off PvbackdConfig. Mind that inih truncates
-         * section names to 50 bytes: check the length here, where the full line is still available.
-         */
+        const ConfigSectionKind *kind = NULL;
+        char *name = NULL;
+        int r;
+
+        /* Every header ends the previous named section. inih truncates section names to 50 bytes, so named
+         * sections are tracked here, where the whole line is available, and not by inih's section string. */
+        p->named = NULL;
+        p->guest = NULL;
+        free(p->named_header);
+        p->named_header = NULL;
+
+        r = named_section_parse(p, section, &kind, &name);
+        if (r == 0) {
+                p->named_header = strdup(section);
+                if (!p->named_header) {
+                        free(name);
+                        return parser_fail(p, -ENOMEM, "out of memory");
+                }
+                p->named = kind;
+                r = kind->open(p, name);
+                free(name);
+                return r;
+        }
+        if (r != -ENOENT)
+                return r;
 
         if (!section_known(section))
                 return parser_fail(p, -EINVAL, "[%s]: unknown section", section);
@@ -354,6 +565,19 @@ static int config_item_assign(ConfigParser *p, const ConfigItem *item, void *bas
                         return parser_fail(p, -ERANGE, "[%s] %s = %s: value out of range %" PRIu64 "..%" PRIu64,
                                            item->section, item->key, value, item->min, item->max);
                 break;
+
+        case CONFIG_TYPE_PATH: {
+                char **field = (char **) (void *) ((uint8_t *) base + item->offset);
+
+                if (value[0] != '/' || strlen(value) >= 4096)
+                        return parser_fail(p, -EINVAL, "[%s] %s = %s: expected an absolute path", item->section,
+                                           item->key, value);
+                free(*field);
+                *field = strdup(value);
+                if (!*field)
+                        return parser_fail(p, -ENOMEM, "out of memory");
+                return 0;
+        }
 
         case CONFIG_TYPE_ENUM:
                 r = enum_from_string(item->enum_values, value);
@@ -392,7 +616,8 @@ static int config_parse_assignment(ConfigParser *p, const char *section, const c
         if (section[0] == '\0')
                 return parser_fail(p, -EINVAL, "%s = %s: key outside of any section", key, value);
 
-        /* Parametrised sections would be dispatched here, see config_section_lookup(). */
+        if (p->named)
+                return p->named->assign(p, key, value);
 
         for (size_t i = 0; i < ELEMENTSOF(config_items); i++) {
                 const ConfigItem *item = config_items + i;
@@ -556,7 +781,37 @@ static char *ini_reader_cb(char *buf, int size, void *userdata) {
         return buf;
 }
 
+void config_free(PvbackdConfig *c) {
+        if (!c)
+                return;
+        free(c->console_log_dir);
+        c->console_log_dir = NULL;
+        for (size_t i = 0; i < c->n_guests; i++) {
+                for (size_t j = 0; j < c->guests[i].n_consoles; j++) {
+                        free(c->guests[i].consoles[j].label);
+                        free(c->guests[i].consoles[j].socket_path);
+                }
+                free(c->guests[i].name);
+        }
+        free(c->guests);
+        c->guests = NULL;
+        c->n_guests = 0;
+}
+
+const ConfigGuest *config_find_guest(const PvbackdConfig *c, const char *name) {
+        for (size_t i = 0; i < c->n_guests; i++)
+                if (strcmp(c->guests[i].name, name) == 0)
+                        return &c->guests[i];
+        return NULL;
+}
+
+const char *config_console_log_dir(const PvbackdConfig *c) {
+        return c->console_log_dir ?: CONFIG_CONSOLE_LOG_DIR;
+}
+
 static void parser_done(ConfigParser *p) {
+        free(p->named_header);
+        p->named_header = NULL;
         free(p->line);
         p->line = NULL;
         free(p->error);
@@ -603,6 +858,7 @@ int config_load(const char *path, PvbackdConfig *ret, char **ret_error) {
                 (void) parser_fail(&p, k == -2 ? -ENOMEM : -EIO, "ini_parse_stream() failed (%d)", k);
 
         if (p.r < 0) {
+                config_free(&p.config);
                 if (ret_error) {
                         *ret_error = p.error;
                         p.error = NULL;

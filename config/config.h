@@ -29,6 +29,41 @@ typedef enum LogTarget {
         _LOG_TARGET_INVALID = -EINVAL,
 } LogTarget;
 
+#define CONFIG_CONSOLE_LOG_DIR "/var/log/xen/console"
+/* Secondary consoles are device/console/1..9 (Linux's hvc_xen parses one digit). */
+#define CONFIG_GUEST_CONSOLES_MAX 9
+#define CONFIG_GUESTS_MAX 4096
+#define CONFIG_GUEST_NAME_MAX 64
+#define CONFIG_CONSOLE_LABEL_MAX 32
+
+typedef enum ConsoleOutput {
+        CONSOLE_OUTPUT_PTY,    /* pty: a pty whose path goes to the frontend's tty node */
+        CONSOLE_OUTPUT_SOCKET, /* socket:<path>: a listening unix stream socket */
+        CONSOLE_OUTPUT_LOG,    /* log: the log file (and the journal if enabled) only */
+} ConsoleOutput;
+
+typedef enum ConsoleOverflow {
+        CONSOLE_OVERFLOW_DISCARD, /* drop the oldest buffered output (xenconsoled's default) */
+        CONSOLE_OVERFLOW_KEEP,    /* stop reading the guest's ring until the buffer drains */
+} ConsoleOverflow;
+
+/* One `console.<label> = ...` line of a [guest "<name>"] section. */
+typedef struct ConfigConsole {
+        char *label;          /* [a-z0-9_-]{1,32}: written to the frontend's name node */
+        ConsoleOutput output;
+        char *socket_path;    /* CONSOLE_OUTPUT_SOCKET only */
+        int log;              /* console.<label>.log: -1 = [console] log, 0 or 1 */
+        int journal;          /* console.<label>.journal: -1 = [console] journal, 0 or 1 */
+        unsigned line;
+} ConfigConsole;
+
+typedef struct ConfigGuest {
+        char *name;           /* matched against /local/domain/<id>/name */
+        unsigned line;
+        size_t n_consoles;
+        ConfigConsole consoles[CONFIG_GUEST_CONSOLES_MAX];
+} ConfigGuest;
+
 typedef struct PvbackdConfig {
         /* [daemon] */
         int log_level;                    /* log-level: syslog LOG_ERR..LOG_DEBUG, default LOG_INFO */
@@ -39,8 +74,21 @@ typedef struct PvbackdConfig {
         bool serve_vif;                   /* vif, default yes */
         bool serve_console;               /* console, default yes */
 
-        /* [console] */
+        /* [console] defaults for every console pvbackd serves */
         bool console_primary;             /* primary: default no (primary console stays with xenconsoled) */
+        char *console_log_dir;            /* log-dir: absolute path; NULL means CONFIG_CONSOLE_LOG_DIR */
+        bool console_log;                 /* log: write guest output to <log-dir>/guest-<name>-<label>.log, default no */
+        unsigned console_log_max_size;    /* log-max-size 1024..1073741824 bytes before rotation, default 10 MiB */
+        unsigned console_log_rotate;      /* log-rotate 0..100 rotated files kept, default 5 */
+        bool console_journal;             /* journal: also send guest output to the journal, default no */
+        unsigned console_rate_limit;      /* rate-limit 1..1000000 events per interval per console, default 30 */
+        unsigned console_rate_interval_ms; /* rate-interval-ms 1..10000, default 200 */
+        unsigned console_buffer_limit;    /* buffer-limit 4096..1073741824 bytes buffered per console, default 1 MiB */
+        int console_overflow;             /* overflow: discard|keep (ConsoleOverflow), default discard */
+
+        /* [guest "<name>"] sections: the secondary consoles pvbackd creates per guest name. */
+        ConfigGuest *guests;
+        size_t n_guests;
 
         /* [limits] */
         unsigned max_ring_page_order;     /* max-ring-page-order 0..4, default 4 */
@@ -53,14 +101,34 @@ typedef struct PvbackdConfig {
         unsigned evtchn_rate_interval_ms; /* evtchn-rate-interval-ms 1..10000, default 100 */
 } PvbackdConfig;
 
-/* Sets every field of *c to its documented default. */
+/* Sets every field of *c to its documented default. Allocates nothing: a config
+ * holding only defaults needs no config_free(). */
 void config_init_defaults(PvbackdConfig *c);
+
+/* Frees what config_load() allocated (strings, [guest] sections) and resets
+ * those fields; the numbers are kept. A PvbackdConfig copied by value shares
+ * these allocations: free exactly one copy. */
+void config_free(PvbackdConfig *c);
+
+/* Moves a configuration: returns *c and leaves defaults (owning nothing)
+ * behind, so that exactly one copy owns the allocations. */
+static inline PvbackdConfig config_take(PvbackdConfig *c) {
+        PvbackdConfig r = *c;
+        config_init_defaults(c);
+        return r;
+}
+
+/* The [guest "<name>"] section for name, or NULL. */
+const ConfigGuest *config_find_guest(const PvbackdConfig *c, const char *name);
+const char *config_console_log_dir(const PvbackdConfig *c);
 
 /*
  * Parses the configuration file at path.
  *
  * *ret is initialised with the defaults first. On success it holds the defaults overridden by the file,
  * *ret_error is set to NULL and 0 is returned.
+ *
+ * On success *ret may own allocations (see config_free()).
  *
  * On failure *ret holds the defaults only (never a partially parsed file), and a negative errno is
  * returned:

@@ -6,8 +6,8 @@
 /* The device classes every build serves, one line each: a class's folder
  * defines its BackendClass and sets its line to "&<name>_class,". */
 #define PVBACKD_VBD_CLASS     &vbd_class,
-#define PVBACKD_VIF_CLASS     /* netback/: &vif_class, */
-#define PVBACKD_CONSOLE_CLASS /* consback/: &console_class, */
+#define PVBACKD_VIF_CLASS     &vif_class,
+#define PVBACKD_CONSOLE_CLASS &console_class,
 
 #define PVBACKD_BUILTIN_CLASSES PVBACKD_VBD_CLASS PVBACKD_VIF_CLASS PVBACKD_CONSOLE_CLASS
 

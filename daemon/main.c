@@ -131,8 +131,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         (void) si;
         (void) sd_notify(false, "RELOADING=1");
         if (load_config(&c) >= 0) {
-                backend_reload(b, &c);
                 log_set_max_level(arg_log_level >= 0 ? arg_log_level : c.log_level);
+                backend_reload(b, &c);
                 log_info("Configuration reloaded from %s", arg_config);
         } else
                 log_warning("Keeping the previous configuration");
@@ -226,6 +226,7 @@ int main(int argc, char *argv[]) {
 
 finish:
         b = backend_free(b);
+        config_free(&config); /* only if backend_new() never took it */
         status_timer = sd_event_source_disable_unref(status_timer);
         sd_event_unref(e);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

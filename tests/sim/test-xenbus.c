@@ -630,6 +630,29 @@ static void test_sighup_reload(void **state) {
         wait_be(5, 1, "pvbackd-status", "ready");
 }
 
+/* [classes]: a class switched off is not served at all (its devices are
+ * left to whoever else serves that kind) and not counted in STATUS. */
+static int setup_vbd_off(void **state) {
+        (void) state;
+        return harness_start(&H, "[classes]\nvbd = no\n");
+}
+
+static void test_class_switched_off(void **state) {
+        char *v;
+        (void) state;
+
+        assert_int_equal(ts_domain_create(&H, 1, "novbd"), 0);
+        assert_int_equal(ts_device_add(&H, "vbd", 1, 51712, NULL), 0);
+        guest_with_device(1, 1, NULL);
+        wait_be(1, 1, "state", "2");
+        usleep(200 * 1000);
+        v = ts_read(&H, "/local/domain/0/backend/vbd/1/51712/state");
+        assert_non_null(v);
+        assert_string_equal(v, "1");
+        free(v);
+        assert_null(strstr(H.status, "vbd"));
+}
+
 static void test_bad_config_refuses_to_start(void **state) {
         FILE *c;
         (void) state;
@@ -674,6 +697,7 @@ int main(void) {
                 T(test_notify_status_and_watchdog),
                 T(test_watches_only_frontend_state),
                 T(test_sighup_reload),
+                cmocka_unit_test_setup_teardown(test_class_switched_off, setup_vbd_off, teardown),
                 T(test_bad_config_refuses_to_start),
         };
         return cmocka_run_group_tests_name("xenbus-core", tests, NULL, NULL);

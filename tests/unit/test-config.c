@@ -21,7 +21,7 @@
 #include "config.h"
 
 /* Number of keys the parser knows; the example file must document each of them. */
-#define N_KEYS 14
+#define N_KEYS 23
 
 static char *tmpdir;   /* created by group_setup() */
 static char *conf_path; /* tmpdir/test.conf */
@@ -83,6 +83,16 @@ static void assert_config_equal(const PvbackdConfig *a, const PvbackdConfig *b) 
         assert_int_equal(a->max_grants_per_guest, b->max_grants_per_guest);
         assert_int_equal(a->evtchn_rate_limit, b->evtchn_rate_limit);
         assert_int_equal(a->evtchn_rate_interval_ms, b->evtchn_rate_interval_ms);
+        assert_string_equal(config_console_log_dir(a), config_console_log_dir(b));
+        assert_int_equal(a->console_log, b->console_log);
+        assert_int_equal(a->console_log_max_size, b->console_log_max_size);
+        assert_int_equal(a->console_log_rotate, b->console_log_rotate);
+        assert_int_equal(a->console_journal, b->console_journal);
+        assert_int_equal(a->console_rate_limit, b->console_rate_limit);
+        assert_int_equal(a->console_rate_interval_ms, b->console_rate_interval_ms);
+        assert_int_equal(a->console_buffer_limit, b->console_buffer_limit);
+        assert_int_equal(a->console_overflow, b->console_overflow);
+        assert_int_equal(a->n_guests, b->n_guests);
 }
 
 static void assert_config_is_default(const PvbackdConfig *c) {
@@ -321,6 +331,112 @@ static void test_example(void **state) {
         free(content);
         load_ok(&c);
         assert_config_is_default(&c);
+        config_free(&c);
+}
+
+static void test_console_defaults(void **state) {
+        PvbackdConfig c;
+
+        (void) state;
+        config_init_defaults(&c);
+        assert_string_equal(config_console_log_dir(&c), "/var/log/xen/console");
+        assert_null(c.console_log_dir);
+        assert_false(c.console_log);
+        assert_false(c.console_journal);
+        assert_int_equal(c.console_rate_limit, 30);
+        assert_int_equal(c.console_rate_interval_ms, 200);
+        assert_int_equal(c.console_buffer_limit, 1048576);
+        assert_int_equal(c.console_overflow, CONSOLE_OVERFLOW_DISCARD);
+        assert_int_equal(c.console_log_max_size, 10485760);
+        assert_int_equal(c.console_log_rotate, 5);
+        assert_int_equal(c.n_guests, 0);
+        assert_null(config_find_guest(&c, "web01"));
+        config_free(&c); /* nothing allocated: harmless */
+}
+
+static void test_console_sections(void **state) {
+        PvbackdConfig c;
+        const ConfigGuest *g;
+
+        (void) state;
+        write_conf("[console]\n"
+                   "log-dir = /srv/logs/consoles\n"
+                   "log = yes\n"
+                   "log-max-size = 4096\n"
+                   "log-rotate = 0\n"
+                   "journal = yes\n"
+                   "rate-limit = 100\n"
+                   "rate-interval-ms = 50\n"
+                   "buffer-limit = 65536\n"
+                   "overflow = keep\n"
+                   "\n"
+                   "[guest \"web01\"]\n"
+                   "console.agent = pty\n"
+                   "console.agent.log = no ; inline comment\n"
+                   "console.events = socket:/run/pvbackd/web01.sock\n"
+                   "console.boot = log\n"
+                   "console.boot.journal = no\n"
+                   "[limits]\n"
+                   "max-queues = 2\n"
+                   "[guest \"a-very-long-guest-name-that-is-longer-than-inih-sections-allow-x\"]\n"
+                   "console.x = pty\n");
+        load_ok(&c);
+        assert_string_equal(config_console_log_dir(&c), "/srv/logs/consoles");
+        assert_true(c.console_log);
+        assert_true(c.console_journal);
+        assert_int_equal(c.console_log_max_size, 4096);
+        assert_int_equal(c.console_log_rotate, 0);
+        assert_int_equal(c.console_rate_limit, 100);
+        assert_int_equal(c.console_rate_interval_ms, 50);
+        assert_int_equal(c.console_buffer_limit, 65536);
+        assert_int_equal(c.console_overflow, CONSOLE_OVERFLOW_KEEP);
+        assert_int_equal(c.max_queues, 2);
+        assert_int_equal(c.n_guests, 2);
+
+        g = config_find_guest(&c, "web01");
+        assert_non_null(g);
+        assert_int_equal(g->line, 12);
+        assert_int_equal(g->n_consoles, 3);
+        assert_string_equal(g->consoles[0].label, "agent");
+        assert_int_equal(g->consoles[0].output, CONSOLE_OUTPUT_PTY);
+        assert_int_equal(g->consoles[0].log, 0);
+        assert_int_equal(g->consoles[0].journal, -1);
+        assert_string_equal(g->consoles[1].label, "events");
+        assert_int_equal(g->consoles[1].output, CONSOLE_OUTPUT_SOCKET);
+        assert_string_equal(g->consoles[1].socket_path, "/run/pvbackd/web01.sock");
+        assert_int_equal(g->consoles[2].output, CONSOLE_OUTPUT_LOG);
+        assert_int_equal(g->consoles[2].journal, 0);
+        assert_int_equal(g->consoles[2].log, -1);
+
+        /* Names longer than inih's 50-byte section buffer still work. */
+        g = config_find_guest(&c, "a-very-long-guest-name-that-is-longer-than-inih-sections-allow-x");
+        assert_non_null(g);
+        assert_int_equal(g->n_consoles, 1);
+        assert_null(config_find_guest(&c, "web0"));
+
+        config_free(&c);
+        assert_int_equal(c.n_guests, 0);
+        assert_null(c.guests);
+        assert_null(c.console_log_dir);
+}
+
+static void test_console_nine_consoles(void **state) {
+        PvbackdConfig c;
+        char text[1024];
+        size_t l = 0;
+
+        (void) state;
+        l += (size_t) snprintf(text + l, sizeof text - l, "[guest \"g\"]\n");
+        for (unsigned i = 1; i <= 9; i++)
+                l += (size_t) snprintf(text + l, sizeof text - l, "console.c%u = pty\n", i);
+        write_conf(text);
+        load_ok(&c);
+        assert_int_equal(config_find_guest(&c, "g")->n_consoles, 9);
+        config_free(&c);
+
+        snprintf(text + l, sizeof text - l, "console.c10 = pty\n");
+        write_conf(text);
+        load_fail(-ERANGE, ":11: [guest \"g\"] console.c10 = pty: more than 9 consoles for one guest");
 }
 
 static void test_missing_file(void **state) {
@@ -475,7 +591,47 @@ static void test_first_error_wins(void **state) {
         X(rate_interval_high, "[limits]\nevtchn-rate-interval-ms = 10001\n", -ERANGE,                      \
           ":2: [limits] evtchn-rate-interval-ms = 10001: value out of range 1..10000")                     \
         X(crlf_line_numbers, "[limits]\r\n\r\n# c\r\nmax-queues = 9\r\n", -ERANGE,                         \
-          ":4: [limits] max-queues = 9: value out of range 1..8")
+          ":4: [limits] max-queues = 9: value out of range 1..8")                                          \
+        X(guest_bad_output, "[guest \"web01\"]\nconsole.agent = tty\n", -EINVAL,                       \
+          ":2: [guest \"web01\"] console.agent = tty: invalid console output, expected pty|socket:<path>|log") \
+        X(guest_relative_socket, "[guest \"web01\"]\nconsole.a = socket:run/x\n", -EINVAL,             \
+          ":2: [guest \"web01\"] console.a = socket:run/x: socket path must be absolute and at most 107 characters") \
+        X(guest_bad_label, "[guest \"web01\"]\nconsole.Agent = pty\n", -EINVAL,                        \
+          ":2: [guest \"web01\"] console.Agent = pty: invalid console label, expected 1..32 of [a-z0-9_-]") \
+        X(guest_empty_label, "[guest \"web01\"]\nconsole. = pty\n", -EINVAL,                           \
+          ":2: [guest \"web01\"] console. = pty: invalid console label, expected 1..32 of [a-z0-9_-]")    \
+        X(guest_unknown_key, "[guest \"web01\"]\nmemory = 4\n", -EINVAL,                                 \
+          ":2: [guest \"web01\"] memory = 4: unknown key")                                                \
+        X(guest_unknown_option, "[guest \"web01\"]\nconsole.a = pty\nconsole.a.colour = red\n", -EINVAL, \
+          ":3: [guest \"web01\"] console.a.colour = red: unknown key")                                    \
+        X(guest_option_before_console, "[guest \"web01\"]\nconsole.a.log = yes\n", -EINVAL,            \
+          ":2: [guest \"web01\"] console.a.log = yes: console 'a' must be declared first")              \
+        X(guest_option_bad_bool, "[guest \"web01\"]\nconsole.a = log\nconsole.a.journal = maybe\n", -EINVAL, \
+          ":3: [guest \"web01\"] console.a.journal = maybe: invalid boolean, expected yes|no|true|false|on|off|1|0") \
+        X(guest_option_duplicate, "[guest \"w\"]\nconsole.a = log\nconsole.a.log = no\nconsole.a.log = no\n", \
+          -EINVAL, ":4: [guest \"w\"] console.a.log = no: duplicate key")                                 \
+        X(guest_duplicate_console, "[guest \"web01\"]\nconsole.a = pty\n\nconsole.a = log\n", -EINVAL, \
+          ":4: [guest \"web01\"] console.a = log: duplicate key, already set on line 2")                \
+        X(guest_duplicate_section, "[guest \"web01\"]\n[limits]\n[guest \"web01\"]\n", -EINVAL,      \
+          ":3: [guest \"web01\"]: duplicate section, already on line 1")                                \
+        X(guest_unquoted, "[guest web01]\n", -EINVAL, ":1: [guest web01]: unknown section")              \
+        X(guest_trailing_after_quote, "[guest \"web01\" x]\n", -EINVAL,                                 \
+          ":1: [guest \"web01\" x]: expected [<kind> \"<name>\"]")                                     \
+        X(guest_empty_name, "[guest \"\"]\n", -EINVAL, ":1: [guest \"\"]: name must be 1..64 characters") \
+        X(guest_space_in_name, "[guest \"a b\"]\n", -EINVAL, ":1: [guest \"a b\"]: invalid character in name") \
+        X(unknown_named_kind, "[disk \"xvda\"]\n", -EINVAL, ":1: [disk \"xvda\"]: unknown section")   \
+        X(guest_section_ends, "[guest \"w\"]\nconsole.a = pty\n[console]\nconsole.b = pty\n", -EINVAL, \
+          ":4: [console] console.b = pty: unknown key")                                                   \
+        X(log_dir_relative, "[console]\nlog-dir = var/log\n", -EINVAL,                                    \
+          ":2: [console] log-dir = var/log: expected an absolute path")                                   \
+        X(log_dir_duplicate, "[console]\nlog-dir = /a\nlog-dir = /b\n", -EINVAL,                          \
+          ":3: [console] log-dir = /b: duplicate key, already set on line 2")                             \
+        X(console_overflow_bad, "[console]\noverflow = drop\n", -EINVAL,                                  \
+          ":2: [console] overflow = drop: invalid value, expected discard|keep")                          \
+        X(console_buffer_small, "[console]\nbuffer-limit = 100\n", -ERANGE,                               \
+          ":2: [console] buffer-limit = 100: value out of range 4096..1073741824")                        \
+        X(console_rate_zero, "[console]\nrate-limit = 0\n", -ERANGE,                                      \
+          ":2: [console] rate-limit = 0: value out of range 1..1000000")
 
 #define DEFINE_ERROR_TEST(name, content, r, suffix)          \
         static void test_error_##name(void **state) {        \
@@ -499,6 +655,9 @@ int main(void) {
                 cmocka_unit_test(test_line_too_long),
                 cmocka_unit_test(test_nul_byte),
                 cmocka_unit_test(test_first_error_wins),
+                cmocka_unit_test(test_console_defaults),
+                cmocka_unit_test(test_console_sections),
+                cmocka_unit_test(test_console_nine_consoles),
                 ERROR_CASES(ERROR_TEST_ENTRY)
         };
 

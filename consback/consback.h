@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* consback: PV consoles (xen/io/console.h) on ptys, unix sockets, log files
+ * and the journal. pvbackd serves only the secondary consoles it creates
+ * itself (device/console/1..9 with type=pvbackd, declared per guest name in
+ * pvbackd.conf); console 0 stays with xenconsoled.
+ *
+ *   xenbus.c  the class: claims, probe, connect, disconnect, release, reload
+ *   create.c  creating and removing our device directories per domain
+ *   ring.c    the xencons_interface data path, flow control, the buffer
+ *   pty.c     raw ptys whose slave stays open
+ *   sink.c    log files with rotation, the journal, unix sockets */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <xen/io/console.h>
+
+#include "grant.h"
+#include "evtchn.h"
+#include "xenbus.h"
+
+/* Guest output kept while no reader takes it, bounded by buffer-limit. */
+typedef struct ConsBuffer {
+        uint8_t *data;
+        size_t cap, len, head; /* bytes [head, head+len) modulo cap */
+        uint64_t discarded;
+} ConsBuffer;
+
+typedef struct LogFile {
+        int fd;
+        char *path;
+        uint64_t size;
+        bool at_line_start;
+} LogFile;
+
+typedef struct ConsClass ConsClass;
+
+typedef struct Console {
+        ConsClass *cc;
+        XenbusDevice *dev;
+        LIST_ENTRY(Console) link;
+
+        char *guest;  /* the guest's name as matched against the config */
+        char *label;  /* F/name */
+        ConsoleOutput output;
+        bool log, journal;
+        char *socket_path;
+
+        /* The ring, while connected. */
+        GrantMapping map;
+        struct xencons_interface *intf;
+        EvtchnPort *port;
+
+        /* Flow control: our own per-console event rate limit. */
+        uint64_t window_start;
+        unsigned window_events;
+        uint64_t throttled;
+        sd_event_source *throttle_timer;
+        ConsBuffer buf;
+
+        /* The reader: a pty master (output=pty) or the socket client. */
+        int pty_master, pty_slave;
+        char *tty_path;
+        int listen_fd, client_fd;
+        sd_event_source *reader_source, *listen_source;
+        bool input_blocked; /* in[] was full: wait for the guest's next event */
+        bool ring_stalled;  /* overflow=keep left output in out[]: read it once the reader made room */
+
+        LogFile logfile;
+        char journal_line[1024];
+        size_t journal_len;
+} Console;
+
+typedef struct ConsDomain {
+        LIST_ENTRY(ConsDomain) link;
+        uint32_t domid;
+        char *name;                                   /* NULL: unreadable or too long, matches no section */
+        char *labels[CONFIG_GUEST_CONSOLES_MAX + 1];  /* by devid: the consoles we created */
+} ConsDomain;
+
+struct ConsClass {
+        Backend *backend;
+        LIST_HEAD(, ConsDomain) domains;
+        LIST_HEAD(, Console) consoles;
+};
+
+/* create.c */
+void consback_domain_introduced(Backend *b, uint32_t domid);
+void consback_domain_released(Backend *b, uint32_t domid);
+void consback_domains_sync(ConsClass *cc);
+void consback_domains_free(ConsClass *cc);
+ConsDomain *consback_domain_find(ConsClass *cc, uint32_t domid);
+
+/* ring.c */
+void cons_buffer_append(ConsBuffer *buf, const uint8_t *data, size_t n, size_t limit);
+void cons_buffer_free(ConsBuffer *buf);
+int console_ring_start(Console *c, uint32_t ring_ref, uint32_t remote_port);
+void console_ring_stop(Console *c);
+int console_reader_start(Console *c);
+void console_reader_update(Console *c);
+
+/* pty.c */
+int pty_open_raw(int *ret_master, int *ret_slave, char **ret_path);
+
+/* sink.c */
+void console_sinks_open(Console *c);
+void console_sinks_output(Console *c, const uint8_t *data, size_t n);
+void console_sinks_close(Console *c);
+int console_socket_listen(Console *c);
+/* Reopens every console's log file (for an external logrotate, on SIGHUP). */
+void consback_reopen_logs(Backend *b);

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* netback: the vif class. A guest's netif queues are served on the queues of
+ * a multi-queue tap device vif<domid>.<handle>, with the virtio-net header
+ * carrying checksum offload and GSO between the two.
+ *
+ *   xenbus.c  XenStore side: probe, keys, connect/disconnect, rate
+ *   tap.c     the tap device (creation, queues, offloads)
+ *   tx.c      guest -> tap
+ *   rx.c      tap -> guest
+ *   ctrl.c    the control ring (hash/RSS settings)
+ *   hash.c    Toeplitz and flow-hash input extraction
+ *   packet.c  header parsing and Internet checksums */
+
+#include <linux/virtio_net.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <xenctrl.h>
+#include <xen/io/netif.h>
+
+#include "evtchn.h"
+#include "grant.h"
+#include "xenbus.h"
+
+#define VIF_MAX_QUEUES 8u
+#define VIF_MAX_SLOTS XEN_NETIF_NR_SLOTS_MIN /* data slots per packet, with or without feature-sg */
+#define VIF_MAX_FRAME 65535u                /* netif sizes are 16 bits */
+#define VIF_HASH_KEY_MAX 40u
+#define VIF_HASH_MAPPING_MAX 128u
+#define VIF_MCAST_MAX 64u
+#define VIF_BUDGET 64u             /* packets per handler call, then kick */
+#define VIF_RX_STALL_USEC 2000000u /* a frontend posting no RX buffers this long gets its packets dropped */
+#define VIF_ARENA_SIZE (4u * (sizeof(struct virtio_net_hdr) + VIF_MAX_FRAME + 64u))
+
+typedef struct Vif Vif;
+
+typedef struct VifStats {
+        uint64_t tx_packets, tx_bytes, tx_dropped, tx_errors;
+        uint64_t rx_packets, rx_bytes, rx_dropped, rx_errors, rx_filtered;
+} VifStats;
+
+/* A packet read from the tap that is waiting for RX buffers. */
+typedef struct RxPending {
+        bool valid;
+        unsigned dest;        /* netif queue it goes to */
+        struct virtio_net_hdr hdr;
+        uint8_t *data;        /* in the source queue's arena */
+        size_t len;
+        uint64_t since;
+} RxPending;
+
+typedef struct VifQueue {
+        Vif *vif;
+        unsigned index;
+        int tap_fd;           /* tap queue; opened at probe */
+        bool tap_attached;
+
+        GrantMapping tx_map, rx_map;
+        netif_tx_back_ring_t tx;
+        netif_rx_back_ring_t rx;
+        EvtchnPort *tx_port, *rx_port; /* the same port unless split */
+        sd_event_source *tap_source;
+        sd_event_source *credit_timer;
+        sd_event_source *stall_timer;
+
+        uint8_t *tx_arena, *rx_arena;
+        RxPending pending;
+        bool rx_stalled;      /* dropping until the frontend posts buffers again */
+
+        /* Egress credit (rate=bytes,usecs). */
+        uint64_t credit_left, credit_window_start;
+
+        VifStats stats;
+} VifQueue;
+
+struct Vif {
+        XenbusDevice *dev;
+        char ifname[IFNAMSIZ];
+        int ifindex;
+        uint8_t mac[6];
+        bool have_mac;
+        unsigned mtu;
+        unsigned n_taps;      /* tap queues opened (max queues offered) */
+        int tap_fds[VIF_MAX_QUEUES];
+
+        uint64_t credit_bytes, credit_usec; /* 0: unlimited */
+
+        /* What the frontend wrote at connect. */
+        bool fe_sg, fe_gso4, fe_gso6, fe_csum4, fe_csum6, fe_mcast_ctrl;
+        unsigned n_queues;
+        VifQueue *queues;
+
+        /* Control ring. */
+        GrantMapping ctrl_map;
+        xen_netif_ctrl_back_ring_t ctrl;
+        EvtchnPort *ctrl_port;
+        uint32_t hash_alg, hash_flags, hash_size;
+        uint8_t hash_key[VIF_HASH_KEY_MAX];
+        uint32_t hash_mapping[VIF_HASH_MAPPING_MAX];
+
+        uint8_t mcast[VIF_MCAST_MAX][6];
+        unsigned n_mcast;
+
+        VifStats closed_stats; /* totals of earlier connections */
+};
+
+/* tap.c */
+int tap_open_queues(Vif *v, const char *name, unsigned n, char **ret_error);
+bool tap_still_ours(Vif *v);
+void tap_close_all(Vif *v);
+int tap_set_queue_attached(int fd, bool attached);
+int tap_set_offload(int fd, unsigned flags);
+int tap_set_mtu(Vif *v, unsigned mtu);
+int tap_set_mac(Vif *v, const uint8_t mac[6]);
+
+/* tx.c */
+void vif_tx_event(VifQueue *q);
+void vif_credit_reset(VifQueue *q);
+
+/* rx.c */
+int vif_rx_start(VifQueue *q);
+void vif_rx_stop(VifQueue *q);
+void vif_rx_buffers_posted(Vif *v, VifQueue *q);
+
+/* ctrl.c */
+void vif_ctrl_event(Vif *v);
+
+/* mcast (xenbus.c) */
+int vif_mcast_add(Vif *v, const uint8_t addr[6]);
+void vif_mcast_del(Vif *v, const uint8_t addr[6]);
+bool vif_mcast_allows(Vif *v, const uint8_t *dst);
+void vif_mcast_reread(Vif *v);
+
+/* hash.c */
+uint32_t toeplitz_hash(const uint8_t *key, size_t key_len, const uint8_t *buf, size_t len);
+/* Computes the frontend-configured hash of an Ethernet frame; false if no
+ * hash type applies. */
+bool vif_flow_hash(const Vif *v, const uint8_t *frame, size_t len, uint32_t *ret_hash, uint8_t *ret_type);
+
+/* packet.c */
+typedef struct PacketInfo {
+        unsigned l3_off, l4_off, l4_hdr_len;
+        uint16_t ethertype;   /* after VLAN tags */
+        uint8_t l4_proto;     /* IPPROTO_TCP, IPPROTO_UDP, ... */
+        bool ipv6;
+        bool fragment;
+} PacketInfo;
+
+int packet_parse(const uint8_t *frame, size_t len, PacketInfo *ret);
+/* The one's-complement sum of the IP pseudo header for an L4 length. */
+uint32_t packet_pseudo_sum(const uint8_t *frame, const PacketInfo *pi, size_t l4_len);
+uint16_t csum_fold(uint32_t sum);
+uint32_t csum_partial(const void *buf, size_t len, uint32_t sum);
+/* Completes a partial checksum (virtio NEEDS_CSUM semantics). */
+int packet_complete_csum(uint8_t *frame, size_t len, unsigned start, unsigned offset);

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+
+/* The tap device behind a vif: multi-queue, with the virtio-net header, one
+ * non-blocking fd per queue. All queues are opened at probe, while the device
+ * is still in our network namespace under the name we gave it: the hotplug
+ * script may rename it (vifname=) or move it, and from then on we only ever
+ * use the fds and the ifindex. */
+
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if_arp.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include "netback.h"
+
+static int tap_open_one(const char *name, char **ret_error) {
+        struct ifreq ifr = {};
+        int fd;
+
+        fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) {
+                int r = negative_errno();
+                if (asprintf(ret_error, "cannot open /dev/net/tun: %s", strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+        ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
+        if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+                int r = negative_errno();
+                if (asprintf(ret_error,
+                             "cannot create tap %s: %s%s", name, strerror(-r),
+                             r == -EINVAL || r == -EBUSY ? " (an interface of that name exists and is not our tap)"
+                                                         : "") < 0)
+                        *ret_error = NULL;
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+int tap_open_queues(Vif *v, const char *name, unsigned n, char **ret_error) {
+        int r;
+
+        for (unsigned i = 0; i < n; i++) {
+                int fd = tap_open_one(name, ret_error);
+                if (fd < 0) {
+                        tap_close_all(v);
+                        return fd;
+                }
+                v->tap_fds[i] = fd;
+                v->n_taps = i + 1;
+        }
+        v->ifindex = (int) if_nametoindex(name);
+        if (v->ifindex <= 0) {
+                r = negative_errno();
+                tap_close_all(v);
+                if (asprintf(ret_error, "tap %s vanished: %s", name, strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        snprintf(v->ifname, sizeof v->ifname, "%s", name);
+        /* Only queue 0 takes packets until a frontend connects more. */
+        for (unsigned i = 1; i < n; i++)
+                (void) tap_set_queue_attached(v->tap_fds[i], false);
+        return 0;
+}
+
+bool tap_still_ours(Vif *v) {
+        struct ifreq ifr = {};
+
+        return v->n_taps > 0 && ioctl(v->tap_fds[0], TUNGETIFF, &ifr) >= 0;
+}
+
+void tap_close_all(Vif *v) {
+        /* Not persistent: closing the last fd deletes the device. */
+        for (unsigned i = 0; i < v->n_taps; i++)
+                if (v->tap_fds[i] >= 0)
+                        close(v->tap_fds[i]);
+        for (unsigned i = 0; i < VIF_MAX_QUEUES; i++)
+                v->tap_fds[i] = -1;
+        v->n_taps = 0;
+        v->ifindex = 0;
+}
+
+int tap_set_queue_attached(int fd, bool attached) {
+        struct ifreq ifr = { .ifr_flags = attached ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE };
+
+        if (ioctl(fd, TUNSETQUEUE, &ifr) < 0 && errno != EINVAL) /* EINVAL: already so */
+                return negative_errno();
+        return 0;
+}
+
+int tap_set_offload(int fd, unsigned flags) {
+        if (ioctl(fd, TUNSETOFFLOAD, flags) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static int ifreq_by_index(Vif *v, struct ifreq *ifr) {
+        /* Our name may be stale after a rename: look it up by ifindex. */
+        if (!if_indextoname((unsigned) v->ifindex, ifr->ifr_name))
+                return negative_errno();
+        return 0;
+}
+
+int tap_set_mtu(Vif *v, unsigned mtu) {
+        struct ifreq ifr = {};
+        _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int r;
+
+        if (s < 0)
+                return negative_errno();
+        r = ifreq_by_index(v, &ifr);
+        if (r < 0)
+                return r;
+        ifr.ifr_mtu = (int) mtu;
+        if (ioctl(s, SIOCSIFMTU, &ifr) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int tap_set_mac(Vif *v, const uint8_t mac[6]) {
+        struct ifreq ifr = {};
+        _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        int r;
+
+        if (s < 0)
+                return negative_errno();
+        r = ifreq_by_index(v, &ifr);
+        if (r < 0)
+                return r;
+        ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+        memcpy(ifr.ifr_hwaddr.sa_data, mac, 6);
+        if (ioctl(s, SIOCSIFHWADDR, &ifr) < 0)
+                return negative_errno();
+        return 0;
+}

@@ -1,0 +1,466 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <stdarg.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "netfront.h"
+#include "xensim.h"
+
+static long now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static int grant_page(NetFront *nf, bool ro, uint64_t *gfn, uint32_t *ref) {
+        int r = xsim_page_alloc(nf->domid, gfn);
+        if (r < 0)
+                return r;
+        return xsim_grant_access(nf->domid, 0, *gfn, ro, ref);
+}
+
+static bool w(NetFront *nf, xs_transaction_t t, const char *dir, const char *key, const char *fmt, ...) {
+        char p[256], v[64];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(v, sizeof v, fmt, ap);
+        va_end(ap);
+        snprintf(p, sizeof p, "%s/%s", dir, key);
+        return xs_write(nf->xs, t, p, v, strlen(v));
+}
+
+static int set_state(NetFront *nf, int s) {
+        char p[200], v[8];
+        snprintf(p, sizeof p, "%s/state", nf->fe);
+        snprintf(v, sizeof v, "%d", s);
+        return xs_write(nf->xs, XBT_NULL, p, v, strlen(v)) ? 0 : -errno;
+}
+
+static int wait_be(NetFront *nf, int s, int ms) {
+        char p[200], v[8];
+        snprintf(p, sizeof p, "%s/state", nf->be);
+        snprintf(v, sizeof v, "%d", s);
+        return xsim_wait_value(nf->xs, p, v, ms);
+}
+
+void nf_push(NetFront *nf, unsigned qi) {
+        NfQueue *q = &nf->q[qi];
+        int notify;
+        RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&q->tx, notify);
+        if (notify)
+                xenevtchn_notify(nf->xce, q->port_tx);
+}
+
+static void rx_post_all(NetFront *nf, NfQueue *q) {
+        int notify;
+        while (q->rx.req_prod_pvt - q->rx.rsp_cons < NF_RING) {
+                RING_IDX i = q->rx.req_prod_pvt;
+                netif_rx_request_t *r = RING_GET_REQUEST(&q->rx, i);
+                r->id = (uint16_t) (i & (NF_RING - 1));
+                r->gref = q->rx_gref[i & (NF_RING - 1)];
+                q->rx.req_prod_pvt++;
+        }
+        RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&q->rx, notify);
+        if (notify)
+                xenevtchn_notify(nf->xce, q->port_rx);
+}
+
+static int setup_queue(NetFront *nf, NfQueue *q) {
+        uint64_t gfn;
+        int r, port;
+
+        for (unsigned i = 0; i < NF_RING; i++) {
+                if ((r = grant_page(nf, true, &q->tx_gfn[i], &q->tx_gref[i])) < 0 ||
+                    (r = grant_page(nf, false, &q->rx_gfn[i], &q->rx_gref[i])) < 0)
+                        return r;
+        }
+        if ((r = grant_page(nf, false, &gfn, &q->tx_ring_ref)) < 0)
+                return r;
+        netif_tx_sring_t *ts = xsim_guest_page(nf->domid, gfn);
+        SHARED_RING_INIT(ts);
+        FRONT_RING_INIT(&q->tx, ts, 4096);
+        if ((r = grant_page(nf, false, &gfn, &q->rx_ring_ref)) < 0)
+                return r;
+        netif_rx_sring_t *rs = xsim_guest_page(nf->domid, gfn);
+        SHARED_RING_INIT(rs);
+        FRONT_RING_INIT(&q->rx, rs, 4096);
+        port = xenevtchn_bind_unbound_port(nf->xce, 0);
+        if (port < 0)
+                return -errno;
+        q->port_tx = q->port_rx = (evtchn_port_t) port;
+        if (nf->o.split) {
+                port = xenevtchn_bind_unbound_port(nf->xce, 0);
+                if (port < 0)
+                        return -errno;
+                q->port_rx = (evtchn_port_t) port;
+        }
+        return 0;
+}
+
+static int write_keys(NetFront *nf) {
+        for (int attempt = 0; attempt < 20; attempt++) {
+                xs_transaction_t t = xs_transaction_start(nf->xs);
+                const NfOptions *o = &nf->o;
+                bool ok = t != XBT_NULL;
+
+                ok = ok && w(nf, t, nf->fe, "request-rx-copy", "1") && w(nf, t, nf->fe, "feature-rx-notify", "1") &&
+                     w(nf, t, nf->fe, "feature-sg", "1") && w(nf, t, nf->fe, "feature-gso-tcpv4", "%d", o->gso4) &&
+                     w(nf, t, nf->fe, "feature-gso-tcpv6", "%d", o->gso6) &&
+                     w(nf, t, nf->fe, "feature-no-csum-offload", "%d", o->no_csum) &&
+                     w(nf, t, nf->fe, "feature-ipv6-csum-offload", "%d", o->csum6);
+                if (o->windows || o->queues > 1)
+                        ok = ok && w(nf, t, nf->fe, "multi-queue-num-queues", "%u", o->queues);
+                for (unsigned i = 0; ok && i < o->queues; i++) {
+                        char dir[160];
+                        NfQueue *q = &nf->q[i];
+                        if (o->queues == 1)
+                                snprintf(dir, sizeof dir, "%s", nf->fe);
+                        else
+                                snprintf(dir, sizeof dir, "%s/queue-%u", nf->fe, i);
+                        ok = w(nf, t, dir, "tx-ring-ref", "%u", q->tx_ring_ref) &&
+                             w(nf, t, dir, "rx-ring-ref", "%u", q->rx_ring_ref);
+                        if (o->split)
+                                ok = ok && w(nf, t, dir, "event-channel-tx", "%u", q->port_tx) &&
+                                     w(nf, t, dir, "event-channel-rx", "%u", q->port_rx);
+                        else
+                                ok = ok && w(nf, t, dir, "event-channel", "%u", q->port_tx);
+                }
+                if (o->ctrl)
+                        ok = ok && w(nf, t, nf->fe, "ctrl-ring-ref", "%u", nf->ctrl_ring_ref) &&
+                             w(nf, t, nf->fe, "event-channel-ctrl", "%u", nf->port_ctrl);
+                if (o->mcast)
+                        ok = ok && w(nf, t, nf->fe, "request-multicast-control", "1");
+                if (!ok) {
+                        int e = errno;
+                        fprintf(stderr, "netfront: writing the keys failed: %s\n", strerror(e));
+                        if (t != XBT_NULL)
+                                xs_transaction_end(nf->xs, t, true);
+                        return -e;
+                }
+                if (xs_transaction_end(nf->xs, t, false))
+                        return 0;
+                if (errno != EAGAIN)
+                        return -errno;
+        }
+        return -EAGAIN;
+}
+
+static int nf_connect_steps(NetFront *nf, Harness *h, uint32_t domid, uint32_t devid, const NfOptions *o,
+                            const char **step);
+
+int nf_connect(NetFront *nf, Harness *h, uint32_t domid, uint32_t devid, const NfOptions *o) {
+        const char *step = "start";
+        int r = nf_connect_steps(nf, h, domid, devid, o, &step);
+        if (r < 0)
+                fprintf(stderr, "netfront %u/%u: connect failed at %s: %s\n", domid, devid, step, strerror(-r));
+        return r;
+}
+
+static int nf_connect_steps(NetFront *nf, Harness *h, uint32_t domid, uint32_t devid, const NfOptions *o,
+                            const char **step) {
+        uint64_t gfn;
+        int r, port;
+
+        memset(nf, 0, sizeof *nf);
+        nf->h = h;
+        nf->domid = domid;
+        nf->devid = devid;
+        nf->o = *o;
+        if (nf->o.queues == 0)
+                nf->o.queues = 1;
+        snprintf(nf->fe, sizeof nf->fe, "/local/domain/%u/device/vif/%u", domid, devid);
+        snprintf(nf->be, sizeof nf->be, "/local/domain/0/backend/vif/%u/%u", domid, devid);
+        nf->xs = xsim_xs_open_as(domid);
+        nf->xce = xsim_evtchn_open_as(domid);
+        if (!nf->xs || !nf->xce)
+                return -errno;
+
+        *step = "waiting for InitWait";
+        if ((r = wait_be(nf, 2, 5000)) < 0)
+                return r;
+        if (o->set_hotplug) {
+                char p[200];
+                snprintf(p, sizeof p, "%s/hotplug-status", nf->be);
+                ts_write(h, p, "connected");
+        }
+        *step = "the close cycle";
+        if (o->windows) {
+                /* FrontendClose then FrontendPrepare (§3.3): 5, 6, 1. */
+                if ((r = set_state(nf, 5)) < 0 || (r = wait_be(nf, 5, 5000)) < 0 || (r = set_state(nf, 6)) < 0 ||
+                    (r = wait_be(nf, 6, 5000)) < 0 || (r = set_state(nf, 1)) < 0 || (r = wait_be(nf, 2, 5000)) < 0)
+                        return r;
+        }
+        *step = "setting up the queues";
+        for (unsigned i = 0; i < nf->o.queues; i++)
+                if ((r = setup_queue(nf, &nf->q[i])) < 0)
+                        return r;
+        if (o->ctrl) {
+                if ((r = grant_page(nf, false, &gfn, &nf->ctrl_ring_ref)) < 0)
+                        return r;
+                xen_netif_ctrl_sring_t *cs = xsim_guest_page(domid, gfn);
+                SHARED_RING_INIT(cs);
+                FRONT_RING_INIT(&nf->ctrl, cs, 4096);
+                port = xenevtchn_bind_unbound_port(nf->xce, 0);
+                if (port < 0)
+                        return -errno;
+                nf->port_ctrl = (evtchn_port_t) port;
+                if ((r = grant_page(nf, true, &nf->ctrl_data_gfn, &nf->ctrl_data_ref)) < 0)
+                        return r;
+        }
+        *step = "writing the keys";
+        r = write_keys(nf);
+        if (r < 0)
+                return r;
+        *step = "waiting for Connected";
+        for (unsigned i = 0; i < nf->o.queues; i++)
+                rx_post_all(nf, &nf->q[i]);
+        if ((r = set_state(nf, 4)) < 0)
+                return r;
+        return wait_be(nf, 4, 5000);
+}
+
+int nf_shutdown(NetFront *nf) {
+        int r = set_state(nf, 6);
+        return r < 0 ? r : wait_be(nf, 6, 5000);
+}
+
+void nf_close(NetFront *nf) {
+        if (nf->xs)
+                xs_close(nf->xs);
+        if (nf->xce)
+                xenevtchn_close(nf->xce);
+        nf->xs = NULL;
+        nf->xce = NULL;
+}
+
+void nf_wait_event(NetFront *nf, int ms) {
+        struct pollfd p = { .fd = xenevtchn_fd(nf->xce), .events = POLLIN };
+        if (poll(&p, 1, ms) > 0) {
+                int port;
+                while ((port = xenevtchn_pending(nf->xce)) >= 0)
+                        xenevtchn_unmask(nf->xce, (evtchn_port_t) port);
+        }
+}
+
+void nf_put_raw(NetFront *nf, unsigned qi, const netif_tx_request_t *req) {
+        NfQueue *q = &nf->q[qi];
+        *RING_GET_REQUEST(&q->tx, q->tx.req_prod_pvt) = *req;
+        q->tx.req_prod_pvt++;
+}
+
+int nf_xmit(NetFront *nf, unsigned qi, const uint8_t *frame, size_t len, const NfTx *t, int timeout_ms) {
+        NfQueue *q = &nf->q[qi];
+        static const NfTx none;
+        uint16_t ids[64];
+        unsigned n_slots = 0, n_extras = 0;
+        size_t off = 0;
+        long end = now_ms() + timeout_ms;
+        int first_status = 0;
+
+        if (!t)
+                t = &none;
+        if (t->mcast_type) {
+                netif_tx_request_t r = { .gref = 0, .offset = 0, .size = 0, .flags = NETTXF_extra_info,
+                                         .id = ids[n_slots++] = nf->next_tx_id++ & 1023 };
+                netif_extra_info_t e = { .type = t->mcast_type };
+                memcpy(e.u.mcast.addr, t->mcast_addr, 6);
+                nf_put_raw(nf, qi, &r);
+                memcpy(RING_GET_REQUEST(&q->tx, q->tx.req_prod_pvt), &e, sizeof e);
+                q->tx.req_prod_pvt++;
+                n_extras = 1;
+        } else {
+                /* Split the frame: first slot at first_offset, then chunks. */
+                while (off < len || n_slots == 0) {
+                        unsigned slot = q->tx.req_prod_pvt & (NF_RING - 1);
+                        uint16_t o = n_slots == 0 ? t->first_offset : t->chunk ? (uint16_t) ((n_slots * 64) % 512) : 0;
+                        size_t room = 4096 - o, c = t->chunk ? t->chunk : room;
+                        size_t n = len - off < c ? len - off : c;
+                        if (n > room)
+                                n = room;
+                        memcpy((uint8_t *) xsim_guest_page(nf->domid, q->tx_gfn[slot]) + o, frame + off, n);
+                        netif_tx_request_t r = { .gref = q->tx_gref[slot], .offset = o,
+                                                 .size = n_slots == 0 ? (uint16_t) len : (uint16_t) n,
+                                                 .id = ids[n_slots] = nf->next_tx_id++ & 1023 };
+                        off += n;
+                        if (off < len)
+                                r.flags |= NETTXF_more_data;
+                        if (n_slots == 0) {
+                                r.flags |= t->flags;
+                                if (t->gso_type || t->hash_extra)
+                                        r.flags |= NETTXF_extra_info;
+                        }
+                        nf_put_raw(nf, qi, &r);
+                        if (n_slots == 0) {
+                                if (t->gso_type) {
+                                        netif_extra_info_t *e =
+                                                (netif_extra_info_t *) RING_GET_REQUEST(&q->tx, q->tx.req_prod_pvt);
+                                        *e = (netif_extra_info_t) { .type = XEN_NETIF_EXTRA_TYPE_GSO,
+                                                                    .flags = t->hash_extra ? XEN_NETIF_EXTRA_FLAG_MORE : 0 };
+                                        e->u.gso.type = t->gso_type;
+                                        e->u.gso.size = t->gso_size;
+                                        q->tx.req_prod_pvt++;
+                                        n_extras++;
+                                }
+                                if (t->hash_extra) {
+                                        netif_extra_info_t *e =
+                                                (netif_extra_info_t *) RING_GET_REQUEST(&q->tx, q->tx.req_prod_pvt);
+                                        *e = (netif_extra_info_t) { .type = XEN_NETIF_EXTRA_TYPE_HASH };
+                                        e->u.hash.type = _XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP;
+                                        q->tx.req_prod_pvt++;
+                                        n_extras++;
+                                }
+                        }
+                        n_slots++;
+                        if (n_slots >= 60)
+                                return -E2BIG;
+                }
+        }
+        nf_push(nf, qi);
+
+        /* Responses: slot 0, n_extras NULLs, then the other slots. */
+        unsigned want = n_slots + n_extras, got = 0;
+        while (got < want) {
+                while (got < want && RING_HAS_UNCONSUMED_RESPONSES(&q->tx)) {
+                        netif_tx_response_t r = *RING_GET_RESPONSE(&q->tx, q->tx.rsp_cons);
+                        q->tx.rsp_cons++;
+                        if (got == 0) {
+                                if (r.id != ids[0])
+                                        return -EPROTO;
+                                first_status = r.status;
+                        } else if (got <= n_extras) {
+                                if (r.status != NETIF_RSP_NULL)
+                                        return -EPROTO;
+                        } else if (r.id != ids[got - n_extras] || r.status == NETIF_RSP_NULL)
+                                return -EPROTO;
+                        got++;
+                }
+                if (got == want)
+                        break;
+                int more;
+                RING_FINAL_CHECK_FOR_RESPONSES(&q->tx, more);
+                if (more)
+                        continue;
+                if (now_ms() > end)
+                        return -ETIMEDOUT;
+                nf_wait_event(nf, 5);
+        }
+        return first_status;
+}
+
+static int recv_one(NetFront *nf, unsigned qi, NfFrame *f) {
+        NfQueue *q = &nf->q[qi];
+        bool first = true, more = true, extra = false;
+
+        if (!RING_HAS_UNCONSUMED_RESPONSES(&q->rx))
+                return -EAGAIN;
+        f->len = 0;
+        f->has_gso = f->has_hash = false;
+        f->queue = qi;
+        f->status = 0;
+        while (more || extra) {
+                RING_IDX i = q->rx.rsp_cons;
+                unsigned slot = i & (NF_RING - 1);
+                if (!RING_HAS_UNCONSUMED_RESPONSES(&q->rx))
+                        return -EPROTO; /* a packet must be pushed whole */
+                q->rx.rsp_cons++;
+                if (extra) {
+                        netif_extra_info_t e;
+                        memcpy(&e, RING_GET_RESPONSE(&q->rx, i), sizeof e);
+                        if (e.type == XEN_NETIF_EXTRA_TYPE_GSO) {
+                                f->gso = e;
+                                f->has_gso = true;
+                        } else if (e.type == XEN_NETIF_EXTRA_TYPE_HASH) {
+                                f->hash = e;
+                                f->has_hash = true;
+                        } else
+                                return -EPROTO;
+                        extra = e.flags & XEN_NETIF_EXTRA_FLAG_MORE;
+                        continue;
+                }
+                netif_rx_response_t r = *RING_GET_RESPONSE(&q->rx, i);
+                /* Same slot as the request: the id we posted there. */
+                if (r.id != slot)
+                        return -EPROTO;
+                if (r.status < 0) {
+                        f->status = r.status;
+                } else {
+                        if (r.offset + r.status > 4096 || f->len + (size_t) r.status > sizeof f->data)
+                                return -EPROTO;
+                        memcpy(f->data + f->len, (uint8_t *) xsim_guest_page(nf->domid, q->rx_gfn[slot]) + r.offset,
+                               (size_t) r.status);
+                        f->len += (size_t) r.status;
+                }
+                if (first) {
+                        f->flags = r.flags;
+                        extra = r.flags & NETRXF_extra_info;
+                        first = false;
+                }
+                more = r.flags & NETRXF_more_data;
+        }
+        rx_post_all(nf, q);
+        return 0;
+}
+
+int nf_recv(NetFront *nf, int qi, NfFrame *f, int timeout_ms) {
+        long end = now_ms() + timeout_ms;
+        for (;;) {
+                for (unsigned i = 0; i < nf->o.queues; i++) {
+                        int more;
+                        if (qi >= 0 && (unsigned) qi != i)
+                                continue;
+                        int r = recv_one(nf, i, f);
+                        if (r != -EAGAIN)
+                                return r;
+                        RING_FINAL_CHECK_FOR_RESPONSES(&nf->q[i].rx, more);
+                        if (more) {
+                                r = recv_one(nf, i, f);
+                                if (r != -EAGAIN)
+                                        return r;
+                        }
+                }
+                if (now_ms() > end)
+                        return -ETIMEDOUT;
+                nf_wait_event(nf, timeout_ms == 0 ? 0 : 5);
+                if (timeout_ms == 0)
+                        return -ETIMEDOUT;
+        }
+}
+
+void *nf_ctrl_page(NetFront *nf) {
+        return xsim_guest_page(nf->domid, nf->ctrl_data_gfn);
+}
+
+int nf_ctrl(NetFront *nf, uint16_t type, uint32_t d0, uint32_t d1, uint32_t d2, uint32_t *ret_data, int timeout_ms) {
+        long end = now_ms() + timeout_ms;
+        uint16_t id = ++nf->next_ctrl_id ?: ++nf->next_ctrl_id;
+        struct xen_netif_ctrl_request *r = RING_GET_REQUEST(&nf->ctrl, nf->ctrl.req_prod_pvt);
+        int notify;
+
+        *r = (struct xen_netif_ctrl_request) { .id = id, .type = type, .data = { d0, d1, d2 } };
+        nf->ctrl.req_prod_pvt++;
+        RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&nf->ctrl, notify);
+        if (notify)
+                xenevtchn_notify(nf->xce, nf->port_ctrl);
+        for (;;) {
+                while (RING_HAS_UNCONSUMED_RESPONSES(&nf->ctrl)) {
+                        struct xen_netif_ctrl_response rsp = *RING_GET_RESPONSE(&nf->ctrl, nf->ctrl.rsp_cons);
+                        nf->ctrl.rsp_cons++;
+                        if (rsp.id != id || rsp.type != type)
+                                return -EPROTO;
+                        if (ret_data)
+                                *ret_data = rsp.data;
+                        return (int) rsp.status;
+                }
+                int more;
+                RING_FINAL_CHECK_FOR_RESPONSES(&nf->ctrl, more);
+                if (more)
+                        continue;
+                if (now_ms() > end)
+                        return -ETIMEDOUT;
+                nf_wait_event(nf, 5);
+        }
+}
