@@ -339,6 +339,22 @@ static void device_free(XenbusDevice *d) {
         free(d);
 }
 
+/* The class's frontend nodes share the device's serial, under token "n". */
+static void frontend_nodes_watch(XenbusDevice *d, bool on) {
+        char token[32];
+
+        if (!d->frontend_path || !d->class->watched_frontend_nodes)
+                return;
+        snprintf(token, sizeof token, "n%" PRIu64, d->serial);
+        for (const char *const *n = d->class->watched_frontend_nodes; *n; n++) {
+                _cleanup_free_ char *p = path_join(d->frontend_path, *n);
+                if (!p)
+                        continue;
+                if (on ? !xs_watch(d->backend->xs, p, token) : !xs_unwatch(d->backend->xs, p, token))
+                        log_dev_debug(d, "Failed to %s %s: %m", on ? "watch" : "unwatch", p);
+        }
+}
+
 /* Frees the class state and forgets the device. The backend directory stays:
  * it is libxl's to remove. write_closed is for a dying domain, whose
  * toolstack may be waiting for Closed. The memory itself goes only when the
@@ -363,6 +379,7 @@ void xenbus_device_release(XenbusDevice *d, bool write_closed) {
         }
         if (d->frontend_state_path && !xs_unwatch(b->xs, d->frontend_state_path, d->watch_token))
                 log_dev_debug(d, "Failed to remove watch: %m");
+        frontend_nodes_watch(d, false);
 
         tdelete(d, &b->devices, device_cmp);
         tdelete(d, &b->devices_by_serial, device_serial_cmp);
@@ -709,9 +726,11 @@ static void device_discover(Backend *b, const BackendClass *c, const char *backe
         xenbus_device_update(d);
         if (d->released || !d->frontend_state_path)
                 return;
-        /* Only the frontend's state node: never a whole guest-writable directory. */
+        /* Only the frontend's state node (and the few nodes the class names):
+         * never a whole guest-writable directory. */
         if (!xs_watch(b->xs, d->frontend_state_path, d->watch_token))
                 log_dev_error_errno(d, negative_errno(), "Failed to watch %s: %m", d->frontend_state_path);
+        frontend_nodes_watch(d, true);
 }
 
 /* A device disappeared if its backend directory did. */
@@ -893,6 +912,21 @@ static void watch_event(Backend *b, const char *path, const char *token) {
                         return; /* a late event for a released device */
                 if (!d->released)
                         frontend_changed(d);
+        } else if (token[0] == 'n') {
+                XenbusDevice *d;
+                const char *node;
+                if (parse_uint(token + 1, UINT64_MAX, &v) < 0 || !(d = device_find_serial(b, v)) || d->released ||
+                    !d->connected || !d->class->frontend_changed || !d->frontend_path)
+                        return;
+                node = startswith(path, d->frontend_path);
+                if (!node || *node != '/')
+                        return;
+                node++;
+                for (const char *const *n = d->class->watched_frontend_nodes; n && *n; n++)
+                        if (streq(node, *n)) {
+                                d->class->frontend_changed(d, node);
+                                break;
+                        }
         } else if (token[0] == 'k') {
                 if (parse_uint(token + 1, b->n_classes - 1, &v) < 0 || !b->class_enabled[v])
                         return;

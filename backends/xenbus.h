@@ -54,6 +54,14 @@ typedef struct BackendClass {
          * after this returns: copy what you keep). Reopen log files here. */
         void (*reload)(Backend *b);
 
+        /* Frontend nodes (relative to the frontend directory) the guest
+         * rewrites while connected and the class must follow, e.g. netif's
+         * "request-multicast-control". Each is watched on its own -- never the
+         * whole guest-writable directory -- and reported through
+         * frontend_changed() while the device is connected. NULL-terminated. */
+        const char *const *watched_frontend_nodes;
+        void (*frontend_changed)(XenbusDevice *d, const char *node);
+
         /* Backend nodes (relative to the backend directory) written by the
          * toolstack or hotplug scripts that this class reacts to, e.g.
          * "physical-device-path" or "hotplug-status". NULL-terminated. */

@@ -107,9 +107,9 @@ bool vif_mcast_allows(Vif *v, const uint8_t *dst) {
         return false;
 }
 
-/* request-multicast-control is rewritten by Windows as its filter changes;
- * the core watches only the frontend's state, so it is read again whenever
- * the frontend sends a multicast extra (which is when it matters). */
+/* request-multicast-control is rewritten by Windows as its filter changes:
+ * read at connect, when the frontend sends a multicast extra, and whenever
+ * the node changes (the core watches it for us). */
 void vif_mcast_reread(Vif *v) {
         bool on = false;
         _cleanup_free_ char *s = NULL;
@@ -120,6 +120,15 @@ void vif_mcast_reread(Vif *v) {
 }
 
 /* ---- class operations ---------------------------------------------------- */
+
+static const char *const vif_watched_frontend[] = { "request-multicast-control", NULL };
+
+static void vif_frontend_changed(XenbusDevice *d, const char *node) {
+        Vif *v = d->data;
+
+        if (v && streq(node, "request-multicast-control"))
+                vif_mcast_reread(v);
+}
 
 static int vif_init(Backend *b) {
         struct stat st;
@@ -534,6 +543,8 @@ const BackendClass vif_class = {
         .kind = "vif",
         .init = vif_init,
         .watched_backend_nodes = vif_watched,
+        .watched_frontend_nodes = vif_watched_frontend,
+        .frontend_changed = vif_frontend_changed,
         .probe = vif_probe,
         .backend_changed = vif_backend_changed,
         .can_connect = vif_can_connect,

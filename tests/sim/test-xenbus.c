@@ -596,8 +596,25 @@ static void test_watches_only_frontend_state(void **state) {
         fe_close(&f);
         assert_int_equal(xsim_watches("/local/domain/3", &w), 0);
         assert_non_null(w);
-        assert_string_equal(w, "/local/domain/3/device/vtest/7/state\n");
+        /* The state node and the one node the class asked for, nothing else. */
+        assert_true(strcmp(w, "/local/domain/3/device/vtest/7/state\n/local/domain/3/device/vtest/7/vtest-knob\n") == 0 ||
+                    strcmp(w, "/local/domain/3/device/vtest/7/vtest-knob\n/local/domain/3/device/vtest/7/state\n") == 0);
         free(w);
+}
+
+/* A frontend node the class follows is reported while connected. */
+static void test_frontend_node_followed(void **state) {
+        Frontend f;
+        (void) state;
+
+        guest_with_device(4, 8, NULL);
+        assert_int_equal(fe_open(&f, &H, "vtest", 4, 8), 0);
+        connect_linux(&f, 0);
+        assert_true(xs_write(f.xs, XBT_NULL, "/local/domain/4/device/vtest/8/vtest-knob", "7", 1));
+        wait_be(4, 8, "vtest-knob-seen", "7");
+        assert_true(xs_write(f.xs, XBT_NULL, "/local/domain/4/device/vtest/8/vtest-knob", "9", 1));
+        wait_be(4, 8, "vtest-knob-seen", "9");
+        fe_close(&f);
 }
 
 /* SIGHUP: a new config applies to devices set up from then on; a bad one is
@@ -696,6 +713,7 @@ int main(void) {
                 T(test_sigterm_leaves_frontend_view),
                 T(test_notify_status_and_watchdog),
                 T(test_watches_only_frontend_state),
+                T(test_frontend_node_followed),
                 T(test_sighup_reload),
                 cmocka_unit_test_setup_teardown(test_class_switched_off, setup_vbd_off, teardown),
                 T(test_bad_config_refuses_to_start),

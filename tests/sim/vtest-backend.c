@@ -200,6 +200,21 @@ static int vtest_disconnect(XenbusDevice *d) {
         return 0;
 }
 
+/* A frontend node the guest may rewrite while connected; the class echoes
+ * it into the backend so tests can see the core reported the change. */
+static const char *const vtest_watched_frontend[] = { "vtest-knob", NULL };
+
+static void vtest_frontend_changed(XenbusDevice *d, const char *node) {
+        _cleanup_free_ char *val = NULL;
+        XsBatch pub = {};
+
+        if (xenbus_read_frontend(d, node, 32, &val) < 0)
+                return;
+        xs_batch_printf(&pub, d->backend_path, "vtest-knob-seen", "%s", val);
+        (void) xs_batch_commit(d->backend->xs, &pub, d->backend_path);
+        xs_batch_done(&pub);
+}
+
 /* Tests look for this node to see that the core asked for a quiesce. */
 static void vtest_quiesce(XenbusDevice *d) {
         XsBatch pub = {};
@@ -224,6 +239,8 @@ static void vtest_release(XenbusDevice *d) {
 const BackendClass vtest_class = {
         .kind = "vtest",
         .watched_backend_nodes = vtest_watched,
+        .watched_frontend_nodes = vtest_watched_frontend,
+        .frontend_changed = vtest_frontend_changed,
         .probe = vtest_probe,
         .backend_changed = vtest_backend_changed,
         .can_connect = vtest_can_connect,
