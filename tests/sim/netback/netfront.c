@@ -464,3 +464,80 @@ int nf_ctrl(NetFront *nf, uint16_t type, uint32_t d0, uint32_t d1, uint32_t d2, 
                 nf_wait_event(nf, 5);
         }
 }
+
+/* ---- bulk paths (the benchmark): no copies, no per-packet waits ---------- */
+
+unsigned nf_tx_reap(NetFront *nf, unsigned qi, unsigned *ret_errors) {
+        NfQueue *q = &nf->q[qi];
+        RING_IDX rp = q->tx.sring->rsp_prod, i;
+        unsigned errors = 0;
+
+        xen_rmb();
+        for (i = q->tx.rsp_cons; i != rp; i++) {
+                int16_t s = RING_GET_RESPONSE(&q->tx, i)->status;
+                errors += s != NETIF_RSP_OKAY && s != NETIF_RSP_NULL;
+        }
+        unsigned n = rp - q->tx.rsp_cons;
+        q->tx.rsp_cons = rp;
+        if (ret_errors)
+                *ret_errors += errors;
+        return n;
+}
+
+int nf_rx_reap(NetFront *nf, unsigned qi, uint64_t *ret_bytes, unsigned *ret_errors) {
+        NfQueue *q = &nf->q[qi];
+        RING_IDX rp = q->rx.sring->rsp_prod, i = q->rx.rsp_cons;
+        int packets = 0;
+
+        xen_rmb();
+        if (rp - i > NF_RING)
+                return -EPROTO;
+        while (i != rp) {
+                /* One whole packet: data slots chained by more_data, the
+                 * extras (chained by FLAG_MORE) right after the first. */
+                RING_IDX j = i;
+                bool first = true, more = true, extra = false, bad = false;
+                uint64_t bytes = 0;
+                while ((more || extra) && j != rp) {
+                        const netif_rx_response_t *r = RING_GET_RESPONSE(&q->rx, j);
+                        j++;
+                        if (extra) {
+                                extra = ((const netif_extra_info_t *) r)->flags & XEN_NETIF_EXTRA_FLAG_MORE;
+                                continue;
+                        }
+                        if (r->status < 0)
+                                bad = true;
+                        else
+                                bytes += (uint64_t) r->status;
+                        if (first)
+                                extra = r->flags & NETRXF_extra_info;
+                        first = false;
+                        more = r->flags & NETRXF_more_data;
+                }
+                if (more || extra)
+                        break; /* not all there yet */
+                i = j;
+                packets++;
+                *ret_bytes += bytes;
+                if (bad && ret_errors)
+                        (*ret_errors)++;
+        }
+        if (i != q->rx.rsp_cons) {
+                q->rx.rsp_cons = i;
+                rx_post_all(nf, q);
+        }
+        return packets;
+}
+
+bool nf_arm(NetFront *nf) {
+        bool any = false;
+
+        for (unsigned i = 0; i < nf->o.queues; i++) {
+                int more;
+                RING_FINAL_CHECK_FOR_RESPONSES(&nf->q[i].tx, more);
+                any |= more;
+                RING_FINAL_CHECK_FOR_RESPONSES(&nf->q[i].rx, more);
+                any |= more;
+        }
+        return any;
+}

@@ -95,3 +95,14 @@ int nf_ctrl(NetFront *nf, uint16_t type, uint32_t d0, uint32_t d1, uint32_t d2, 
 void *nf_ctrl_page(NetFront *nf);
 /* Waits for events for up to ms. */
 void nf_wait_event(NetFront *nf, int ms);
+
+/* Bulk paths for the benchmark. nf_tx_reap consumes every TX response there
+ * is and returns how many (NULLs included), adding error statuses to
+ * *ret_errors. nf_rx_reap consumes every whole received packet without
+ * copying it, adds its bytes, reposts all buffers with one notify, and returns
+ * the number of packets (-EPROTO if the ring indexes are nonsense). nf_arm
+ * asks for an event at the next response on every ring; true if one is
+ * already there. Nothing here waits. */
+unsigned nf_tx_reap(NetFront *nf, unsigned qi, unsigned *ret_errors);
+int nf_rx_reap(NetFront *nf, unsigned qi, uint64_t *ret_bytes, unsigned *ret_errors);
+bool nf_arm(NetFront *nf);
