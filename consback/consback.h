@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 #include <xen/io/console.h>
+#include <xenforeignmemory.h>
 
 #include "grant.h"
 #include "evtchn.h"
@@ -36,10 +37,24 @@ typedef struct LogFile {
 } LogFile;
 
 typedef struct ConsClass ConsClass;
+typedef struct PrimaryConsole PrimaryConsole;
+
+/* How the ring page is mapped. */
+typedef enum ConsRingMap {
+        CONS_RING_UNMAPPED,
+        CONS_RING_DEVICE_GRANT, /* a secondary console's ring-ref grant, counted against the guest's cap */
+        CONS_RING_GRANT0,       /* the primary console's grant entry 0 (GNTTAB_RESERVED_CONSOLE) */
+        CONS_RING_FOREIGN,      /* the primary console's ring-ref frame, foreign-mapped */
+} ConsRingMap;
 
 typedef struct Console {
         ConsClass *cc;
-        XenbusDevice *dev;
+        XenbusDevice *dev;        /* NULL for a primary console (it has no xenbus device) */
+        PrimaryConsole *primary;  /* set for a primary console */
+        uint32_t domid;
+        const LogContext *logctx;
+        RateLimit *ratelimit;     /* for messages the guest can provoke */
+        bool failed;              /* primary console: broken ring, until ring-ref or port change */
         LIST_ENTRY(Console) link;
 
         char *guest;  /* the guest's name as matched against the config */
@@ -49,7 +64,9 @@ typedef struct Console {
         char *socket_path;
 
         /* The ring, while connected. */
-        GrantMapping map;
+        ConsRingMap ring_map;
+        GrantMapping map;  /* CONS_RING_DEVICE_GRANT */
+        void *ring_addr;   /* CONS_RING_GRANT0, CONS_RING_FOREIGN */
         struct xencons_interface *intf;
         EvtchnPort *port;
 
@@ -78,13 +95,27 @@ typedef struct ConsDomain {
         uint32_t domid;
         char *name;                                   /* NULL: unreadable or too long, matches no section */
         char *labels[CONFIG_GUEST_CONSOLES_MAX + 1];  /* by devid: the consoles we created */
+        PrimaryConsole *primary;                      /* [console] primary = yes */
 } ConsDomain;
 
 struct ConsClass {
         Backend *backend;
         LIST_HEAD(, ConsDomain) domains;
-        LIST_HEAD(, Console) consoles;
+        LIST_HEAD(, Console) consoles; /* secondary and primary */
+
+        /* [console] primary = yes, fixed at start: the core's XenStore handle
+         * dispatches only its own watch tokens, so the per-domain console
+         * watches live on a handle of our own. */
+        bool primary;
+        struct xs_handle *pxs;
+        sd_event_source *pxs_source;
+        xenforeignmemory_handle *fmem; /* NULL: no foreign-map fallback */
 };
+
+#define log_cons_full(c, level, error, ...) log_internal(level, error, (c)->logctx, __func__, __VA_ARGS__)
+#define log_cons_debug(c, ...) log_cons_full(c, LOG_DEBUG, 0, __VA_ARGS__)
+#define log_cons_info(c, ...) log_cons_full(c, LOG_INFO, 0, __VA_ARGS__)
+#define log_cons_warning_errno(c, error, ...) log_cons_full(c, LOG_WARNING, error, __VA_ARGS__)
 
 /* create.c */
 void consback_domain_introduced(Backend *b, uint32_t domid);
@@ -97,9 +128,21 @@ ConsDomain *consback_domain_find(ConsClass *cc, uint32_t domid);
 void cons_buffer_append(ConsBuffer *buf, const uint8_t *data, size_t n, size_t limit);
 void cons_buffer_free(ConsBuffer *buf);
 int console_ring_start(Console *c, uint32_t ring_ref, uint32_t remote_port);
+/* The ring is mapped already (c->ring_map and c->ring_addr set): bind and go. */
+int console_ring_attach(Console *c, uint32_t remote_port);
+/* Unbinds and unmaps, whichever way the ring was mapped. */
 void console_ring_stop(Console *c);
 int console_reader_start(Console *c);
 void console_reader_update(Console *c);
+
+/* primary.c */
+int consback_primary_init(ConsClass *cc);
+void consback_primary_done(ConsClass *cc);
+void consback_primary_introduced(ConsClass *cc, ConsDomain *cd);
+void consback_primary_free(PrimaryConsole *pc);
+/* Creates or frees the console's pieces common to both kinds. */
+void console_apply_config(Console *c);
+void console_free_common(Console *c);
 
 /* pty.c */
 int pty_open_raw(int *ret_master, int *ret_slave, char **ret_path);

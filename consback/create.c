@@ -31,6 +31,7 @@ ConsDomain *consback_domain_find(ConsClass *cc, uint32_t domid) {
 }
 
 static void domain_free(ConsDomain *cd) {
+        consback_primary_free(cd->primary);
         LIST_REMOVE(cd, link);
         for (size_t i = 0; i < ELEMENTSOF(cd->labels); i++)
                 free(cd->labels[i]);
@@ -257,13 +258,15 @@ void consback_domain_introduced(Backend *b, uint32_t domid) {
         if (asprintf(&path, "/local/domain/%u/name", domid) < 0)
                 return;
         r = xs_read_str(b->xs, XBT_NULL, path, CONFIG_GUEST_NAME_MAX, &name);
-        if (r < 0) {
-                log_debug("Domain %u has no usable name (%s), no consoles for it", domid, strerror(-r));
-                return;
+        if (r < 0)
+                log_debug("Domain %u has no usable name (%s), no secondary consoles for it", domid, strerror(-r));
+        else {
+                cd->name = TAKE_PTR(name);
+                domain_adopt_existing(cc, cd);
+                domain_sync(cc, cd);
         }
-        cd->name = TAKE_PTR(name);
-        domain_adopt_existing(cc, cd);
-        domain_sync(cc, cd);
+        if (cc->primary)
+                consback_primary_introduced(cc, cd);
 }
 
 /* backend/console/<domid>, once nothing is left in it (libxl leaves it when

@@ -9,6 +9,9 @@
  * interval ends; at most buffer-limit bytes buffered, then the overflow
  * policy (discard the oldest, or stop reading the ring). */
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 
 #include "consback.h"
@@ -21,6 +24,29 @@
 
 static const PvbackdConfig *console_config(Console *c) {
         return &c->cc->backend->config;
+}
+
+/* A broken ring: a secondary console's device closes; a primary console
+ * (no handshake to close) stops until the toolstack gives it a new ring or
+ * port, as after a restore. */
+_printf_(3, 4) static void console_fatal(Console *c, int error, const char *fmt, ...) {
+        char msg[256];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        if (c->dev) {
+                xenbus_device_fatal(c->dev, error, "%s", msg);
+                return;
+        }
+        log_cons_full(c, LOG_ERR, error, "%s: console stopped", msg);
+        c->failed = true;
+        console_ring_stop(c);
+}
+
+static bool console_failed(const Console *c) {
+        return c->dev ? c->dev->failed : c->failed;
 }
 
 /* ---- the buffer ------------------------------------------------------------ */
@@ -131,7 +157,7 @@ static void reader_input(Console *c) {
         prod = READ_ONCE(intf->in_prod);
         cons_mb();
         if (prod - cons > sizeof intf->in) {
-                xenbus_device_fatal(c->dev, -EPROTO, "console input ring: in_cons %u is beyond in_prod %u", cons,
+                console_fatal(c, -EPROTO, "console input ring: in_cons %u is beyond in_prod %u", cons,
                                     prod);
                 return;
         }
@@ -225,7 +251,7 @@ static void ring_output(Console *c) {
         prod = READ_ONCE(intf->out_prod);
         cons_rmb(); /* the index before the bytes */
         if (prod - cons > sizeof intf->out) {
-                xenbus_device_fatal(c->dev, -EPROTO, "console output ring: out_prod %u is beyond out_cons %u", prod,
+                console_fatal(c, -EPROTO, "console output ring: out_prod %u is beyond out_cons %u", prod,
                                     cons);
                 return;
         }
@@ -260,7 +286,7 @@ static void ring_work(Console *c) {
         if (!c->intf)
                 return;
         ring_output(c);
-        if (!c->intf || c->dev->failed)
+        if (!c->intf || console_failed(c))
                 return;
         /* The guest's event may mean it consumed input: take more. */
         if (c->input_blocked) {
@@ -308,8 +334,8 @@ static void on_event(EvtchnPort *p, void *userdata) {
                 } else
                         (void) sd_event_source_set_time(c->throttle_timer, c->window_start + interval);
                 (void) sd_event_source_set_enabled(c->throttle_timer, SD_EVENT_ONESHOT);
-                if (ratelimit_below(&c->dev->ratelimit))
-                        log_dev_debug(c->dev, "console event rate limit reached (%u per %u ms)",
+                if (ratelimit_below(c->ratelimit))
+                        log_cons_debug(c, "console event rate limit reached (%u per %u ms)",
                                       cfg->console_rate_limit, cfg->console_rate_interval_ms);
                 return;
         }
@@ -324,12 +350,24 @@ int console_ring_start(Console *c, uint32_t ring_ref, uint32_t remote_port) {
         if (r < 0)
                 return xenbus_device_set_error(d, r, "cannot map the console ring (grant %u): %s", ring_ref,
                                                strerror(-r));
-        r = evtchn_bind(d->backend->evtchn, d->domid, remote_port, on_event, c, &c->port);
-        if (r < 0) {
-                xenbus_unmap_grants(d, &c->map);
+        c->ring_map = CONS_RING_DEVICE_GRANT;
+        c->ring_addr = c->map.addr;
+        r = console_ring_attach(c, remote_port);
+        if (r < 0)
                 return xenbus_device_set_error(d, r, "cannot bind event channel %u: %s", remote_port, strerror(-r));
+        return 0;
+}
+
+int console_ring_attach(Console *c, uint32_t remote_port) {
+        int r;
+
+        r = evtchn_bind(c->cc->backend->evtchn, c->domid, remote_port, on_event, c, &c->port);
+        if (r < 0) {
+                console_ring_stop(c);
+                return r;
         }
-        c->intf = c->map.addr;
+        c->intf = c->ring_addr;
+        c->failed = false;
         c->input_blocked = false;
         c->window_start = now_usec();
         c->window_events = 0;
@@ -338,12 +376,31 @@ int console_ring_start(Console *c, uint32_t ring_ref, uint32_t remote_port) {
         return 0;
 }
 
+static void ring_unmap(Console *c) {
+        switch (c->ring_map) {
+        case CONS_RING_DEVICE_GRANT:
+                xenbus_unmap_grants(c->dev, &c->map);
+                break;
+        case CONS_RING_GRANT0:
+                if (xengnttab_unmap(c->cc->backend->xgt, c->ring_addr, 1) < 0)
+                        log_cons_full(c, LOG_ERR, negative_errno(), "Failed to unmap the console ring: %m");
+                break;
+        case CONS_RING_FOREIGN:
+                if (xenforeignmemory_unmap(c->cc->fmem, c->ring_addr, 1) < 0)
+                        log_cons_full(c, LOG_ERR, negative_errno(), "Failed to unmap the console ring: %m");
+                break;
+        case CONS_RING_UNMAPPED:
+                break;
+        }
+        c->ring_map = CONS_RING_UNMAPPED;
+        c->ring_addr = NULL;
+}
+
 void console_ring_stop(Console *c) {
         c->throttle_timer = sd_event_source_disable_unref(c->throttle_timer);
         evtchn_unbind(c->port);
         c->port = NULL;
         c->intf = NULL;
-        if (c->map.addr)
-                xenbus_unmap_grants(c->dev, &c->map);
+        ring_unmap(c);
         console_reader_update(c);
 }

@@ -44,7 +44,7 @@ static void logfile_rotate(Console *c) {
         logfile_close(l);
         if (cfg->console_log_rotate == 0) {
                 if (truncate(l->path, 0) < 0)
-                        log_dev_warning_errno(c->dev, negative_errno(), "Cannot truncate %s: %m", l->path);
+                        log_cons_warning_errno(c, negative_errno(), "Cannot truncate %s: %m", l->path);
         } else
                 for (unsigned i = cfg->console_log_rotate; i > 0; i--) {
                         _cleanup_free_ char *from = NULL, *to = NULL;
@@ -57,7 +57,7 @@ static void logfile_rotate(Console *c) {
                         (void) rename(from, to); /* a missing older file is fine */
                 }
         if (logfile_open(l) < 0)
-                log_dev_warning_errno(c->dev, negative_errno(), "Cannot reopen %s after rotation: %m", l->path);
+                log_cons_warning_errno(c, negative_errno(), "Cannot reopen %s after rotation: %m", l->path);
 }
 
 static void logfile_write(Console *c, const uint8_t *data, size_t n) {
@@ -83,8 +83,8 @@ static void logfile_write(Console *c, const uint8_t *data, size_t n) {
                 iov[k++] = (struct iovec) { (void *) (data + i), len };
                 w = writev(l->fd, iov, (int) k);
                 if (w < 0) {
-                        if (ratelimit_below(&c->dev->ratelimit))
-                                log_dev_warning_errno(c->dev, negative_errno(), "Cannot write %s: %m", l->path);
+                        if (ratelimit_below(c->ratelimit))
+                                log_cons_warning_errno(c, negative_errno(), "Cannot write %s: %m", l->path);
                         return;
                 }
                 l->size += (uint64_t) w;
@@ -104,7 +104,7 @@ static void journal_flush(Console *c) {
                 return;
         (void) sd_journal_send("MESSAGE=%.*s", (int) c->journal_len, c->journal_line, "PRIORITY=%d", LOG_INFO,
                                "PVBACKD_GUEST=%s", c->guest, "PVBACKD_CONSOLE=%s", c->label, "PVBACKD_DOMID=%u",
-                               c->dev->domid, NULL);
+                               c->domid, NULL);
         c->journal_len = 0;
 }
 
@@ -138,10 +138,10 @@ void console_sinks_open(Console *c) {
         }
         /* One level, as xenconsoled's --log-dir: the parent is the admin's. */
         if (mkdir(config_console_log_dir(cfg), 0750) < 0 && errno != EEXIST)
-                log_dev_warning_errno(c->dev, negative_errno(), "Cannot create %s: %m", config_console_log_dir(cfg));
+                log_cons_warning_errno(c, negative_errno(), "Cannot create %s: %m", config_console_log_dir(cfg));
         r = logfile_open(&c->logfile);
         if (r < 0)
-                log_dev_warning_errno(c->dev, r, "Cannot open the console log %s: %m", c->logfile.path);
+                log_cons_warning_errno(c, r, "Cannot open the console log %s: %m", c->logfile.path);
 }
 
 void console_sinks_output(Console *c, const uint8_t *data, size_t n) {
@@ -176,7 +176,7 @@ void consback_reopen_logs(Backend *b) {
                 return;
         for (Console *c = LIST_FIRST(&cc->consoles); c; c = LIST_NEXT(c, link))
                 if (c->logfile.fd >= 0 && logfile_open(&c->logfile) < 0)
-                        log_dev_warning_errno(c->dev, negative_errno(), "Cannot reopen %s: %m", c->logfile.path);
+                        log_cons_warning_errno(c, negative_errno(), "Cannot reopen %s: %m", c->logfile.path);
 }
 
 /* ---- unix socket ------------------------------------------------------------- */

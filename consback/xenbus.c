@@ -28,8 +28,9 @@ static bool console_claims(Backend *b, const char *backend_path, uint32_t domid,
 }
 
 /* The config's view of this console; defaults (a pty) if the declaration is
- * gone, e.g. after a restart with another config. */
-static void console_apply_config(Console *c) {
+ * gone, e.g. after a restart with another config. A primary console is always
+ * a pty (`xl console` needs one); the caller keeps its output. */
+void console_apply_config(Console *c) {
         const PvbackdConfig *cfg = &c->cc->backend->config;
         const ConfigGuest *g = config_find_guest(cfg, c->guest);
         const ConfigConsole *con = NULL;
@@ -59,7 +60,8 @@ static int console_probe(XenbusDevice *d, XsBatch *pub) {
         c = calloc(1, sizeof *c);
         if (!c)
                 return xenbus_device_set_error(d, -ENOMEM, "out of memory");
-        *c = (Console) { .cc = cc, .dev = d, .pty_master = -1, .pty_slave = -1, .listen_fd = -1, .client_fd = -1,
+        *c = (Console) { .cc = cc, .dev = d, .domid = d->domid, .logctx = &d->log, .ratelimit = &d->ratelimit,
+                         .pty_master = -1, .pty_slave = -1, .listen_fd = -1, .client_fd = -1,
                          .logfile.fd = -1, .logfile.at_line_start = true };
         d->data = c;
         LIST_INSERT_HEAD(&cc->consoles, c, link);
@@ -140,11 +142,8 @@ static int console_disconnect(XenbusDevice *d) {
         return 0;
 }
 
-static void console_release(XenbusDevice *d) {
-        Console *c = d->data;
-
-        if (!c)
-                return;
+/* Everything but the struct itself, for both kinds of console. */
+void console_free_common(Console *c) {
         console_ring_stop(c);
         c->reader_source = sd_event_source_disable_unref(c->reader_source);
         console_sinks_close(c);
@@ -152,12 +151,22 @@ static void console_release(XenbusDevice *d) {
                 close(c->pty_master);
         if (c->pty_slave >= 0)
                 close(c->pty_slave);
+        c->pty_master = c->pty_slave = -1;
         cons_buffer_free(&c->buf);
         LIST_REMOVE(c, link);
         free(c->tty_path);
         free(c->guest);
         free(c->label);
         free(c->socket_path);
+        c->tty_path = c->guest = c->label = c->socket_path = NULL;
+}
+
+static void console_release(XenbusDevice *d) {
+        Console *c = d->data;
+
+        if (!c)
+                return;
+        console_free_common(c);
         free(c);
         d->data = NULL;
 }
@@ -170,6 +179,9 @@ static void console_reload(Backend *b) {
 
         if (!cc)
                 return;
+        if (b->config.console_primary != cc->primary)
+                log_warning("[console] primary changes only when pvbackd restarts; still %s",
+                            cc->primary ? "serving primary consoles" : "leaving primary consoles to xenconsoled");
         /* Log and journal switches apply to live consoles; the output (pty,
          * socket) only to consoles set up from now on. */
         for (Console *c = LIST_FIRST(&cc->consoles); c; c = LIST_NEXT(c, link)) {
@@ -195,10 +207,10 @@ static int console_init(Backend *b) {
         cc->backend = b;
         LIST_INIT(&cc->domains);
         LIST_INIT(&cc->consoles);
-        if (b->config.console_primary)
-                log_warning("[console] primary = yes: serving the primary console is not implemented, "
-                            "leaving it to xenconsoled");
         backend_set_class_data(b, &console_class, cc);
+        /* Logged; the secondary consoles are served either way. */
+        if (b->config.console_primary)
+                (void) consback_primary_init(cc);
         return 0;
 }
 
@@ -209,6 +221,7 @@ static void console_done(Backend *b) {
                 return;
         /* Our devices stay: a restarted pvbackd adopts them (create.c). */
         consback_domains_free(cc);
+        consback_primary_done(cc);
         backend_set_class_data(b, &console_class, NULL);
         free(cc);
 }

@@ -151,6 +151,23 @@ int xsim_fault_map(uint32_t domid, unsigned n);
  * GNTST_general_error. */
 int xsim_fault_copy(uint32_t domid, unsigned n);
 
+/* ---- foreign memory and the domain builder (foreignmem.c) ---- */
+
+/* libxenforeignmemory is simulated too: dom0 maps frames of a live domain by
+ * number (frame < nr_pages); each mapped frame counts in foreign_maps and
+ * keeps a destroyed domain a zombie until unmapped, like a grant mapping. */
+
+/* Writes grant entry ref of domid as the domain builder does
+ * (xc_dom_gnttab_seed), including the reserved entries 0 (console) and 1
+ * (xenstore) that xsim_grant_access() never hands out: v1 entry granting
+ * frame gfn to remote with GTF_permit_access [| GTF_readonly], also over an
+ * entry that is mapped (restore, soft reset: existing mappings keep their
+ * frame).  -EINVAL bad ref or gfn, -ESRCH no such (or dying) domain. */
+int xsim_grant_seed(uint32_t domid, uint32_t ref, uint32_t remote, uint64_t gfn, bool readonly);
+
+/* The next n frames of domid that anyone foreign-maps fail (EFAULT). */
+int xsim_fault_foreign_map(uint32_t domid, unsigned n);
+
 /* ---- helpers ---- */
 
 /* Wait until path reads as want (or does not exist, if want is NULL), using a
