@@ -5,12 +5,16 @@
  * it (tmpfs refuses O_DIRECT; a 4Kn device cannot take 512-byte direct I/O),
  * otherwise buffered, with durability from fdatasync on flush. */
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
+#include <limits.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 
 #include "blkback.h"
@@ -128,6 +132,126 @@ bool blk_backing_refresh_size(BlkBacking *b) {
         if (b->fd < 0 || query_store(b, NULL) < 0)
                 return false;
         return b->size != old;
+}
+
+/* Filesystems whose O_DIRECT I/O is finished with the user pages when it
+ * completes. Anything else (NFS, CIFS/SMB, Ceph, FUSE, 9p, GlusterFS, ...)
+ * is treated as network storage. */
+static bool fs_is_local(long type) {
+        switch ((unsigned long) type) {
+        case EXT4_SUPER_MAGIC: /* also ext2/ext3 */
+        case XFS_SUPER_MAGIC:
+        case BTRFS_SUPER_MAGIC:
+        case TMPFS_MAGIC:
+        case F2FS_SUPER_MAGIC:
+        case 0xca451a4eul: /* bcachefs */
+                return true;
+        default:
+                return false;
+        }
+}
+
+static bool path_is_local(const char *path);
+
+/* A block device by its sysfs directory: local if it sits on a local bus and
+ * is not a network block device; loop, device-mapper and md devices are as
+ * local as what they sit on. depth bounds the recursion. */
+static bool sysfs_block_is_local(const char *sysdir, unsigned depth) {
+        char real[PATH_MAX], p[PATH_MAX + 64], name[256];
+        const char *base;
+        FILE *f;
+
+        if (depth > 4 || !realpath(sysdir, real))
+                return false;
+        base = strrchr(real, '/');
+        base = base ? base + 1 : real;
+        if (strstr(real, "/session") || strstr(real, "nvme-fabrics") || strncmp(base, "nbd", 3) == 0 ||
+            strncmp(base, "rbd", 3) == 0 || strncmp(base, "drbd", 4) == 0)
+                return false; /* iSCSI, NVMe-oF, NBD, Ceph RBD, DRBD */
+        if (strncmp(base, "loop", 4) == 0) {
+                snprintf(p, sizeof p, "%s/loop/backing_file", real);
+                f = fopen(p, "re");
+                if (!f)
+                        return false;
+                bool ok = fgets(name, sizeof name, f) != NULL;
+                fclose(f);
+                if (!ok)
+                        return false;
+                name[strcspn(name, "\n")] = 0;
+                return path_is_local(name);
+        }
+        if (strncmp(base, "dm-", 3) == 0 || strncmp(base, "md", 2) == 0) {
+                /* Local only if every device under it is. */
+                DIR *dir;
+                struct dirent *de;
+                bool any = false, local = true;
+
+                snprintf(p, sizeof p, "%s/slaves", real);
+                dir = opendir(p);
+                if (!dir)
+                        return false;
+                while (local && (de = readdir(dir))) {
+                        if (de->d_name[0] == '.')
+                                continue;
+                        any = true;
+                        local = snprintf(p, sizeof p, "%s/slaves/%s", real, de->d_name) < (int) sizeof p &&
+                                sysfs_block_is_local(p, depth + 1);
+                }
+                closedir(dir);
+                return any && local;
+        }
+        /* A partition: its disk decides. */
+        snprintf(p, sizeof p, "%s/partition", real);
+        if (access(p, F_OK) == 0) {
+                snprintf(p, sizeof p, "%s/..", real);
+                return sysfs_block_is_local(p, depth + 1);
+        }
+        return strncmp(real, "/sys/devices/pci", 16) == 0 || strncmp(real, "/sys/devices/platform/", 22) == 0 ||
+               strncmp(real, "/sys/devices/virtual/block/zram", 31) == 0 ||
+               strncmp(real, "/sys/devices/virtual/block/ram", 30) == 0;
+}
+
+static bool path_is_local(const char *path) {
+        struct stat st;
+        struct statfs sf;
+        char p[64];
+
+        if (stat(path, &st) < 0)
+                return false;
+        if (S_ISBLK(st.st_mode)) {
+                snprintf(p, sizeof p, "/sys/dev/block/%u:%u", major(st.st_rdev), minor(st.st_rdev));
+                return sysfs_block_is_local(p, 0);
+        }
+        return statfs(path, &sf) == 0 && fs_is_local(sf.f_type);
+}
+
+bool blk_backing_is_local(const BlkBacking *b) {
+        char p[64];
+        struct statfs sf;
+
+        if (b->block_device) {
+                snprintf(p, sizeof p, "/sys/dev/block/%u:%u", major(b->st_rdev), minor(b->st_rdev));
+                return sysfs_block_is_local(p, 0);
+        }
+        return fstatfs(b->fd, &sf) == 0 && fs_is_local(sf.f_type);
+}
+
+int blk_backing_check_growth(BlkBacking *b, uint64_t *ret_size) {
+        BlkBacking now = *b;
+        int r;
+
+        if (b->fd < 0)
+                return -EBADF;
+        r = query_store(&now, NULL);
+        if (r < 0)
+                return r;
+        *ret_size = now.size;
+        if (now.size == b->size)
+                return 0;
+        if (now.size < b->size)
+                return -ESTALE; /* the guest may have data there: never shrink under it */
+        b->size = now.size;
+        return 1;
 }
 
 /* FNV-1a 64 over the identity fields: stable while the store is the same

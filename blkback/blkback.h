@@ -39,12 +39,23 @@ typedef struct BlkBacking {
         ino_t st_ino;
 } BlkBacking;
 
+/* Whether the kernel is done with a user page when an O_DIRECT I/O on this
+ * store completes: true for local filesystems and local block devices;
+ * false for network storage (NFS, CIFS, Ceph, FUSE, 9p, NBD, RBD, iSCSI,
+ * NVMe over fabrics, DRBD), whose retransmits may still read a page after
+ * the completion (anchors.md 13.4), and for anything not recognised. */
+bool blk_backing_is_local(const BlkBacking *b);
+
 /* Opens path (O_DIRECT when possible); a negative errno and a message for
  * the toolstack in *ret_error (caller frees) on failure. */
 int blk_backing_open(const char *path, bool read_only, BlkBacking *ret, char **ret_error);
 void blk_backing_close(BlkBacking *b);
 /* Re-reads the size (online resize). Returns true if it changed. */
 bool blk_backing_refresh_size(BlkBacking *b);
+/* While a frontend may be using the disk: re-reads the size and applies
+ * growth only. 1 if it grew, 0 if unchanged, -ESTALE if it shrank (not
+ * applied: *ret_size has the new size), other negative errno on failure. */
+int blk_backing_check_growth(BlkBacking *b, uint64_t *ret_size);
 /* A stable serial for the disk, from the store's identity (<= 20 chars). */
 int blk_backing_serial(const BlkBacking *b, char *buf, size_t size);
 
@@ -66,8 +77,27 @@ typedef enum BlkAbi {
 typedef struct BlkSegment {
         uint32_t gref;
         uint8_t first_sect, last_sect;
-        void *page; /* daemon buffer, while in flight */
+        void *page; /* daemon buffer, while in flight (NULL when the request is mapped) */
 } BlkSegment;
+
+/* How a request's data reaches the guest: grant copy through daemon
+ * buffers (one more copy of every byte, but no guest page is ever under
+ * the kernel's I/O), or grant mapping (the I/O goes straight to the guest's
+ * pages, at the cost of a map and an unmap per request). */
+typedef enum BlkGrantMap {
+        BLK_GRANT_MAP_AUTO,   /* map requests of BLK_MAP_MIN_SEGMENTS or more, where safe */
+        BLK_GRANT_MAP_NEVER,  /* always copy */
+        BLK_GRANT_MAP_ALWAYS, /* map every READ/WRITE, where safe */
+} BlkGrantMap;
+
+/* `auto` maps requests of at least this many segments. Measured with
+ * tests/bench/bench-blk.c (README): a map and an unmap per request cost more
+ * than copying the data at every size from 1 to 256 segments (4 KiB to
+ * 1 MiB), on tmpfs and on a loop device -- as QEMU qdisk found when it
+ * moved to grant copy -- so auto copies everything: the threshold is past
+ * the largest request. `grant-map = always` in pvbackd.conf maps where a
+ * host measures otherwise. */
+#define BLK_MAP_MIN_SEGMENTS (BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * BLK_SEGS_PER_INDIRECT_PAGE + 1u)
 
 typedef enum BlkStage {
         BLK_STAGE_IO,    /* read/write submitted */
@@ -84,11 +114,13 @@ typedef struct BlkRequest {
         uint8_t op;          /* effective: READ/WRITE for INDIRECT */
         uint8_t discard_flag;
         bool barrier;
+        bool in_aio;         /* submitted to the kernel, not yet reaped */
         BlkStage stage;
         int16_t status;      /* BLKIF_RSP_* decided so far */
         uint64_t sector;     /* in 512-byte units */
         uint64_t nr_sectors;
         uint16_t nr_segments;
+        GrantMapping map;    /* the data pages, when mapped (unmapped before the response) */
         uint32_t indirect_grefs[BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST];
         LIST_ENTRY(BlkRequest) link; /* in flight, per device */
         struct iovec *iov;
@@ -138,7 +170,10 @@ const char *blk_segments_check(const BlkRequest *r, uint64_t disk_sectors);
 
 typedef struct BlkStats {
         uint64_t rd_req, wr_req, flush_req, discard_req, bad_req, io_errors;
+        uint64_t mapped_req, map_fallbacks;
 } BlkStats;
+
+typedef struct BlkDiscardWorker BlkDiscardWorker;
 
 typedef struct Blkback {
         XenbusDevice *dev;
@@ -152,22 +187,61 @@ typedef struct Blkback {
         unsigned n_queues;
         BlkQueue queues[BLK_MAX_QUEUES];
         unsigned max_indirect;
+        BlkGrantMap grant_map;   /* policy, from pvbackd.conf [disk] */
+        bool map_safe;           /* mapping is allowed for this store (direct-io-safe or local) */
+        bool logged_map_quota;
+        bool direct_io_safe;     /* backend node direct-io-safe=1 (the toolstack vouches for O_DIRECT) */
+
+        /* online resize (resize.c) */
+        int inotify_fd;
+        sd_event_source *inotify_source, *resize_timer;
+        uint64_t shrink_logged;  /* size whose shrink was logged, so it is logged once */
 
         io_context_t aio;
         unsigned aio_slots;
         int efd;
         sd_event_source *efd_source;
-        unsigned inflight;
+        unsigned inflight;         /* AIO submitted and not reaped */
+        BlkDiscardWorker *discard; /* discard.c, from the first discard on */
+        sd_event_source *discard_source;
+        unsigned discard_inflight;
         LIST_HEAD(, BlkRequest) requests;
         bool draining;
         bool logged_buffered;
         BlkStats stats;
 } Blkback;
 
+/* resize.c: growth of the backing store published as `sectors`. Regular
+ * files are watched with inotify (coalesced); block devices are re-checked
+ * on SIGHUP (the class's reload op). */
+int blk_resize_watch_start(Blkback *bb);
+void blk_resize_watch_stop(Blkback *bb);
+/* Re-reads the size and publishes growth; logs (once per size) a shrink,
+ * which is refused. */
+void blk_resize_check(Blkback *bb);
+
+extern const BackendClass vbd_class;
+
+/* discard.c: DISCARD on a worker thread. submit() queues r (which stays
+ * in flight until blk_discard_done()); stop() forgets every queued job and
+ * never waits for the running one. */
+int blk_discard_submit(Blkback *bb, BlkRequest *r);
+void blk_discard_stop(Blkback *bb);
+
 /* io.c */
 int blk_io_start(Blkback *bb);
-/* Waits (bounded) for in-flight AIO and frees the engine. */
+/* Stops the engine without blocking for long: cancels in-flight AIO, waits
+ * briefly, and abandons (never frees) buffers the kernel may still use. */
 void blk_io_stop(Blkback *bb);
+static inline bool blk_busy(const Blkback *bb) {
+        return bb->inflight > 0 || bb->discard_inflight > 0;
+}
+/* A discard finished with result (0 or negative errno): answer it. */
+void blk_discard_done(Blkback *bb, BlkRequest *r, int result);
+/* After completions on the queues in touched: push responses, start
+ * waiting barriers, resume rings whose barrier finished, finish a drain.
+ * May free bb (the drain): call last. */
+void blk_after_completions(Blkback *bb, unsigned touched, unsigned barrier_was_active);
 void blk_queue_handler(EvtchnPort *p, void *userdata);
 void blk_queue_free_pages(BlkQueue *q);
 /* Stops taking requests (disconnect); a barrier not yet started fails. */

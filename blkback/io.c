@@ -5,6 +5,10 @@
  * READ payloads are grant-copied out of them after the read completes, so
  * no guest page is ever referenced by the kernel's I/O and every grant is
  * done with before its response is pushed (Windows revokes at once).
+ * Alternatively (pvbackd.conf [disk] grant-map, see want_map()) a request's
+ * grants are mapped -- read-only for a WRITE payload, writable for a READ
+ * target -- the I/O runs on the mapping, and the mapping is gone before the
+ * response is pushed; only where the store is safe for I/O on guest pages.
  * I/O goes through one libaio context per device, submitted in batches,
  * with completions signalled on an eventfd watched by sd-event. Flushes are
  * IOCB_CMD_FDSYNC, so even they never block the event loop. */
@@ -23,7 +27,7 @@
 
 #define BLK_BUDGET 32        /* requests per ring handler call, then kick */
 #define BLK_EVENTS 64        /* completions per io_getevents() call */
-#define BLK_RELEASE_WAIT_S 30 /* longest release() waits for in-flight AIO */
+#define BLK_RELEASE_WAIT_MS 500u /* longest release() blocks the loop for in-flight AIO */
 
 /* ---- buffers ---- */
 
@@ -86,6 +90,7 @@ static BlkRequest *request_new(BlkQueue *q, unsigned nseg) {
 static void request_free(BlkRequest *r) {
         BlkQueue *q = r->queue;
 
+        xenbus_unmap_grants(q->bb->dev, &r->map);
         for (unsigned i = 0; i < r->nr_segments; i++)
                 page_put(q, r->seg[i].page);
         LIST_REMOVE(r, link);
@@ -101,6 +106,9 @@ static uint8_t response_operation(const BlkRequest *r) {
 static void request_complete(BlkRequest *r) {
         BlkQueue *q = r->queue;
 
+        /* The guest may revoke the grants as soon as it sees the response
+         * (Windows does): unmap first. */
+        xenbus_unmap_grants(q->bb->dev, &r->map);
         if (q->back_ring)
                 blk_ring_respond(q, r->id, response_operation(r), r->status);
         if (r == q->barrier) {
@@ -207,7 +215,8 @@ static void prep_rw(Blkback *bb, BlkRequest *r) {
 
         for (unsigned i = 0; i < r->nr_segments; i++) {
                 BlkSegment *s = &r->seg[i];
-                r->iov[i].iov_base = (uint8_t *) s->page + s->first_sect * BLK_SECTOR_SIZE;
+                uint8_t *page = r->map.addr ? (uint8_t *) r->map.addr + (size_t) i * XEN_PAGE_SIZE_BYTES : s->page;
+                r->iov[i].iov_base = page + s->first_sect * BLK_SECTOR_SIZE;
                 r->iov[i].iov_len = (size_t) (s->last_sect - s->first_sect + 1) * BLK_SECTOR_SIZE;
                 total += r->iov[i].iov_len;
         }
@@ -228,6 +237,48 @@ static void prep_flush(Blkback *bb, BlkRequest *r) {
         r->iocb.data = r;
 }
 
+/* Grant mapping instead of copy for this request? Only plain READ/WRITE
+ * (barriers are small and rare), only where the store is safe for I/O on
+ * guest pages, and by default only for large requests, where one copy of
+ * every byte costs more than a map and an unmap (BLK_MAP_MIN_SEGMENTS). */
+static bool want_map(const Blkback *bb, const BlkRequest *r) {
+        if (!bb->map_safe || r->operation == BLKIF_OP_WRITE_BARRIER)
+                return false;
+        switch (bb->grant_map) {
+        case BLK_GRANT_MAP_ALWAYS:
+                return true;
+        case BLK_GRANT_MAP_AUTO:
+                return r->nr_segments >= BLK_MAP_MIN_SEGMENTS;
+        default:
+                return false;
+        }
+}
+
+/* Maps the request's data grants, read-only for a WRITE payload, writable
+ * for a READ target. Over the guest's grant cap (-EDQUOT) or on any other
+ * failure the caller falls back to grant copy, which reports bad grants
+ * per segment. */
+static int map_request(Blkback *bb, BlkRequest *r) {
+        uint32_t refs[BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * BLK_SEGS_PER_INDIRECT_PAGE];
+        int k;
+
+        if (r->nr_segments > ELEMENTSOF(refs))
+                return -EINVAL;
+        for (unsigned i = 0; i < r->nr_segments; i++)
+                refs[i] = r->seg[i].gref;
+        k = xenbus_map_grants(bb->dev, refs, r->nr_segments, r->op == BLKIF_OP_READ, &r->map);
+        if (k < 0) {
+                bb->stats.map_fallbacks++;
+                if (k == -EDQUOT && !bb->logged_map_quota) {
+                        bb->logged_map_quota = true;
+                        log_dev_info(bb->dev, "Guest at max-grants-per-guest: copying instead of mapping");
+                }
+                return k;
+        }
+        bb->stats.mapped_req++;
+        return 0;
+}
+
 /* Submits n iocbs; the ones the kernel refused complete with an error. */
 static void submit(Blkback *bb, BlkRequest **reqs, unsigned n) {
         struct iocb *cbs[BLK_BUDGET + 1];
@@ -244,34 +295,38 @@ static void submit(Blkback *bb, BlkRequest **reqs, unsigned n) {
                         done++;
                         continue;
                 }
+                for (int i = 0; i < k; i++)
+                        reqs[done + (unsigned) i]->in_aio = true;
                 bb->inflight += (unsigned) k;
                 done += (unsigned) k;
         }
 }
 
-static void do_discard(Blkback *bb, BlkRequest *r) {
-        uint64_t off = r->sector * BLK_SECTOR_SIZE, len = r->nr_sectors * BLK_SECTOR_SIZE;
+/* Answers at once what needs no I/O (discard switched off, empty range);
+ * hands the rest to the discard worker. True if r is answered. */
+static bool do_discard(Blkback *bb, BlkRequest *r) {
         int k;
 
         if (!bb->discard_enable || !bb->backing.discard) {
                 r->status = BLKIF_RSP_EOPNOTSUPP;
-                return;
+                return true;
         }
-        if (len == 0)
-                return;
-        /* Synchronous: punching a hole or discarding a range is a metadata
-         * operation; libaio has no discard. */
-        if (bb->backing.block_device) {
-                uint64_t range[2] = { off, len };
-                k = ioctl(bb->backing.fd, BLKDISCARD, range);
-        } else
-                k = fallocate(bb->backing.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) off, (off_t) len);
+        if (r->nr_sectors == 0)
+                return true;
+        k = blk_discard_submit(bb, r);
         if (k < 0) {
-                if (errno == EOPNOTSUPP)
-                        r->status = BLKIF_RSP_EOPNOTSUPP;
-                else
-                        io_error(bb, r, -errno);
+                io_error(bb, r, k);
+                return true;
         }
+        return false;
+}
+
+void blk_discard_done(Blkback *bb, BlkRequest *r, int result) {
+        if (result == -EOPNOTSUPP)
+                r->status = BLKIF_RSP_EOPNOTSUPP; /* the guest switches discard off */
+        else if (result < 0)
+                io_error(bb, r, result);
+        request_complete(r);
 }
 
 static void start_barrier(Blkback *bb, BlkQueue *q) {
@@ -349,8 +404,8 @@ void blk_queue_handler(EvtchnPort *p, void *userdata) {
                         continue;
                 case BLKIF_OP_DISCARD:
                         bb->stats.discard_req++;
-                        do_discard(bb, r);
-                        request_complete(r);
+                        if (do_discard(bb, r))
+                                request_complete(r);
                         continue;
                 case BLKIF_OP_INDIRECT:
                         memcpy(r->indirect_grefs, c.r.indirect_grefs, sizeof r->indirect_grefs);
@@ -370,9 +425,10 @@ void blk_queue_handler(EvtchnPort *p, void *userdata) {
                         request_free(r);
                         continue;
                 }
-                for (unsigned k = 0; k < nseg; k++)
-                        if (!(r->seg[k].page = page_get(q)))
-                                r->status = BLKIF_RSP_ERROR;
+                if (!want_map(bb, r) || map_request(bb, r) < 0)
+                        for (unsigned k = 0; k < nseg; k++)
+                                if (!(r->seg[k].page = page_get(q)))
+                                        r->status = BLKIF_RSP_ERROR;
                 if (r->status != BLKIF_RSP_OKAY) {
                         request_complete(r);
                         continue;
@@ -381,7 +437,7 @@ void blk_queue_handler(EvtchnPort *p, void *userdata) {
                         bb->stats.rd_req++;
                 else
                         bb->stats.wr_req++;
-                if (r->op != BLKIF_OP_READ)
+                if (r->op != BLKIF_OP_READ && !r->map.addr)
                         copy_segments(&copy, r, false); /* WRITE and barrier payloads */
                 if (r->operation == BLKIF_OP_WRITE_BARRIER) {
                         /* Ordered: everything before it completes first. */
@@ -451,11 +507,12 @@ static int efd_handler(sd_event_source *s, int fd, uint32_t revents, void *userd
                         long res = (long) ev[i].res;
 
                         bb->inflight--;
+                        r->in_aio = false;
                         touched |= 1u << r->queue->index;
                         if (r->stage == BLK_STAGE_IO) {
                                 if (res < 0 || (uint64_t) res != r->nr_sectors * BLK_SECTOR_SIZE)
                                         io_error(bb, r, res);
-                                else if (r->op == BLKIF_OP_READ && r->queue->back_ring)
+                                else if (r->op == BLKIF_OP_READ && r->queue->back_ring && !r->map.addr)
                                         copy_segments(&copy, r, true);
                                 else if (r->barrier) {
                                         prep_flush(bb, r);
@@ -471,6 +528,11 @@ static int efd_handler(sd_event_source *s, int fd, uint32_t revents, void *userd
                         request_complete(done[i]);
         } while (n == BLK_EVENTS);
 
+        blk_after_completions(bb, touched, barrier_was_active); /* may free bb: last */
+        return 0;
+}
+
+void blk_after_completions(Blkback *bb, unsigned touched, unsigned barrier_was_active) {
         for (unsigned i = 0; i < bb->n_queues; i++) {
                 BlkQueue *q = &bb->queues[i];
                 if (!(touched & (1u << i)) || !q->back_ring)
@@ -482,9 +544,8 @@ static int efd_handler(sd_event_source *s, int fd, uint32_t revents, void *userd
                 else if ((barrier_was_active & (1u << i)) && !q->barrier_active && !q->stopped)
                         evtchn_port_kick(q->port); /* the barrier is done: resume the ring */
         }
-        if (bb->draining && bb->inflight == 0)
+        if (bb->draining && !blk_busy(bb))
                 blk_finish_disconnect(bb); /* may free bb: last */
-        return 0;
 }
 
 int blk_io_start(Blkback *bb) {
@@ -513,23 +574,74 @@ int blk_io_start(Blkback *bb) {
         return 0;
 }
 
-void blk_io_stop(Blkback *bb) {
-        BlkRequest *r;
+/* Requests the kernel still held when their device went away: their
+ * buffers (daemon pages or guest mappings) and the AIO context stay
+ * allocated for the daemon's lifetime rather than being freed or unmapped
+ * under a DMA. Reachable from here, so leak checkers do not count them. */
+static LIST_HEAD(, BlkRequest) abandoned_requests = LIST_HEAD_INITIALIZER(abandoned_requests);
+static unsigned n_abandoned_contexts;
 
-        if (bb->aio) {
-                struct io_event ev[BLK_EVENTS];
-                /* Bounded wait: no AIO may touch buffers after they are freed. */
-                for (int i = 0; i < BLK_RELEASE_WAIT_S && bb->inflight > 0; i++) {
-                        struct timespec ts = { .tv_sec = 1 };
-                        int n = io_getevents(bb->aio, 1, BLK_EVENTS, ev, &ts);
-                        if (n > 0)
-                                bb->inflight -= MIN(bb->inflight, (unsigned) n);
+static void reap(Blkback *bb, struct io_event *ev, int n) {
+        for (int i = 0; i < n; i++) {
+                BlkRequest *r = ev[i].data;
+                if (r && r->in_aio) {
+                        r->in_aio = false;
+                        bb->inflight--;
                 }
-                if (bb->inflight > 0)
-                        log_dev_warning(bb->dev, "%u I/Os still in flight, waiting for the kernel", bb->inflight);
-                io_destroy(bb->aio); /* waits for whatever is still in flight */
+        }
+}
+
+void blk_io_stop(Blkback *bb) {
+        BlkRequest *r, *next;
+
+        blk_discard_stop(bb); /* never waits for a running discard */
+        if (bb->aio && bb->inflight > 0) {
+                struct io_event ev[BLK_EVENTS];
+                uint64_t deadline = now_usec() + BLK_RELEASE_WAIT_MS * 1000ull;
+
+                /* The event loop is blocked while we wait: cancel what the
+                 * kernel lets us cancel (little, for files and block
+                 * devices), then give the rest a short time. */
+                LIST_FOREACH(r, &bb->requests, link)
+                        if (r->in_aio && io_cancel(bb->aio, &r->iocb, &ev[0]) == 0)
+                                reap(bb, ev, 1), r->in_aio = false;
+                while (bb->inflight > 0) {
+                        uint64_t now = now_usec();
+                        struct timespec ts;
+                        int n;
+
+                        if (now >= deadline)
+                                break;
+                        ts = (struct timespec) { .tv_sec = (time_t) ((deadline - now) / 1000000),
+                                                 .tv_nsec = (long) ((deadline - now) % 1000000 * 1000) };
+                        n = io_getevents(bb->aio, 1, BLK_EVENTS, ev, &ts);
+                        if (n < 0 && n != -EINTR)
+                                break;
+                        if (n > 0)
+                                reap(bb, ev, n);
+                }
+        }
+        if (bb->aio && bb->inflight > 0) {
+                /* io_destroy() would block until the kernel lets go. */
+                log_dev_warning(bb->dev,
+                                "%u I/Os on %s still in flight after %u ms: abandoning them with their buffers "
+                                "(kept, not freed) and their AIO context",
+                                bb->inflight, bb->backing.path, BLK_RELEASE_WAIT_MS);
+                for (r = LIST_FIRST(&bb->requests); r; r = next) {
+                        next = LIST_NEXT(r, link);
+                        if (r->in_aio) {
+                                LIST_REMOVE(r, link);
+                                r->queue->inflight--;
+                                r->queue = NULL; /* the device is going away */
+                                LIST_INSERT_HEAD(&abandoned_requests, r, link);
+                        }
+                }
+                n_abandoned_contexts++;
                 bb->aio = 0;
                 bb->inflight = 0;
+        } else if (bb->aio) {
+                io_destroy(bb->aio); /* nothing in flight: returns at once */
+                bb->aio = 0;
         }
         bb->efd_source = sd_event_source_disable_unref(bb->efd_source);
         if (bb->efd >= 0)

@@ -36,6 +36,7 @@ static Blkback *blkback_get(XenbusDevice *d) {
                 return NULL;
         bb->dev = d;
         bb->efd = -1;
+        bb->inotify_fd = -1;
         bb->backing.fd = -1;
         LIST_INIT(&bb->requests);
         for (unsigned i = 0; i < BLK_MAX_QUEUES; i++)
@@ -44,12 +45,36 @@ static Blkback *blkback_get(XenbusDevice *d) {
         return bb;
 }
 
-/* A per-disk serial from pvbackd.conf. The config has no such key yet (it
- * belongs to config/); until it does, every disk uses the serial derived
- * from its backing store's identity. */
+/* The disk's [disk "<params>"] section of pvbackd.conf, if any. */
+static const ConfigDisk *configured_disk(Blkback *bb) {
+        return config_find_disk(&bb->dev->backend->config, bb->params);
+}
+
+/* A per-disk serial from pvbackd.conf (validated there: 1..20 printable
+ * ASCII characters); NULL means the serial derived from the store. */
 static const char *blk_configured_serial(Blkback *bb) {
-        (void) bb;
-        return NULL;
+        const ConfigDisk *c = configured_disk(bb);
+        return c ? c->serial : NULL;
+}
+
+/* Grant mapping: the configured policy, and whether this store allows it.
+ * I/O on guest pages is safe when the kernel is done with them at
+ * completion: buffered I/O (the data is copied during the syscall), or
+ * O_DIRECT on local storage, or when the toolstack says so with
+ * direct-io-safe=1 (libxl's key for the same question). */
+static void update_map_policy(Blkback *bb) {
+        const ConfigDisk *c = configured_disk(bb);
+        bool safe = bb->backing_open && (bb->direct_io_safe || !bb->backing.direct ||
+                                         blk_backing_is_local(&bb->backing));
+
+        bb->grant_map = !c                                    ? BLK_GRANT_MAP_AUTO
+                        : c->grant_map == CONFIG_GRANT_MAP_NEVER  ? BLK_GRANT_MAP_NEVER
+                        : c->grant_map == CONFIG_GRANT_MAP_ALWAYS ? BLK_GRANT_MAP_ALWAYS
+                                                                  : BLK_GRANT_MAP_AUTO;
+        if (bb->backing_open && !safe && bb->map_safe != safe)
+                log_dev_info(bb->dev, "%s may be network storage: grant copy only (set direct-io-safe=1 to map)",
+                             bb->backing.path);
+        bb->map_safe = safe;
 }
 
 static void publish_disk(Blkback *bb, XsBatch *pub) {
@@ -112,6 +137,10 @@ static int open_backing(Blkback *bb, const char *path) {
         if (r < 0)
                 return xenbus_device_set_error(d, r, "%s", msg ?: strerror(-r));
         bb->backing_open = true;
+        bb->shrink_logged = 0;
+        r = blk_resize_watch_start(bb);
+        if (r < 0)
+                log_dev_warning_errno(d, r, "Cannot watch %s for growth (resize on SIGHUP only): %m", path);
         if (!bb->backing.direct && !bb->logged_buffered) {
                 bb->logged_buffered = true;
                 log_dev_info(d, "%s does not take O_DIRECT; using buffered I/O, made durable by flushes", path);
@@ -122,6 +151,7 @@ static int open_backing(Blkback *bb, const char *path) {
 }
 
 static void close_backing(Blkback *bb) {
+        blk_resize_watch_stop(bb);
         if (bb->backing_open)
                 blk_backing_close(&bb->backing);
         bb->backing_open = false;
@@ -160,6 +190,7 @@ static int vbd_probe(XenbusDevice *d, XsBatch *pub) {
         if (r >= 0 && !streq(mode, "r") && !streq(mode, "w") && !streq(mode, "w!"))
                 return xenbus_device_set_error(d, -EINVAL, "mode '%s' is neither 'r' nor 'w'", mode);
         removable = read_backend_bool(d, "removable", false);
+        bb->direct_io_safe = read_backend_bool(d, "direct-io-safe", false);
         discard = read_backend_bool(d, "discard-enable", true);
         (void) xenbus_read_backend(d, "script", PARAMS_MAX, &script);
 
@@ -311,6 +342,7 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
                 return xenbus_device_set_error(d, r, "%s/protocol is invalid", d->frontend_path);
 
         blk_backing_refresh_size(&bb->backing);
+        update_map_policy(bb);
         bb->n_queues = (unsigned) nq;
         for (unsigned i = 0; i < nq; i++) {
                 BlkQueue *q = &bb->queues[i];
@@ -371,6 +403,12 @@ static int vbd_disconnect(XenbusDevice *d) {
 
         if (!bb)
                 return 0;
+        log_dev_info(d,
+                     "Disconnecting: %" PRIu64 " reads, %" PRIu64 " writes (%" PRIu64 " grant-mapped, %" PRIu64
+                     " fell back to copy), %" PRIu64 " flushes, %" PRIu64 " discards, %" PRIu64
+                     " bad requests, %" PRIu64 " I/O errors",
+                     bb->stats.rd_req, bb->stats.wr_req, bb->stats.mapped_req, bb->stats.map_fallbacks,
+                     bb->stats.flush_req, bb->stats.discard_req, bb->stats.bad_req, bb->stats.io_errors);
         for (unsigned i = 0; i < bb->n_queues; i++) {
                 blk_queue_stop(&bb->queues[i]);
         }
@@ -399,6 +437,25 @@ static void vbd_release(XenbusDevice *d) {
         d->data = NULL;
 }
 
+/* SIGHUP: the new pvbackd.conf applies to the grant-map policy at once and
+ * to the serial at the next probe; block devices are checked for growth
+ * (files are watched anyway). */
+static void vbd_reload(Backend *b) {
+        Domain *dom;
+        XenbusDevice *d;
+
+        LIST_FOREACH(dom, &b->domain_list, link)
+                LIST_FOREACH(d, &dom->devices, domain_link) {
+                        Blkback *bb = d->data;
+
+                        if (d->class != &vbd_class || !bb || !bb->backing_open)
+                                continue;
+                        if (d->connected)
+                                update_map_policy(bb);
+                        blk_resize_check(bb);
+                }
+}
+
 static const char *const vbd_watched[] = { "physical-device-path", NULL };
 
 const BackendClass vbd_class = {
@@ -411,4 +468,5 @@ const BackendClass vbd_class = {
         .connect = vbd_connect,
         .disconnect = vbd_disconnect,
         .release = vbd_release,
+        .reload = vbd_reload,
 };

@@ -318,6 +318,8 @@ struct ConfigParser {
         const ConfigSectionKind *named; /* the current section is [<named->kind> "<name>"] */
         char *named_header;      /* its header as written, for messages: 'guest "web01"' */
         ConfigGuest *guest;      /* [guest]: the section being parsed */
+        ConfigDisk *disk;        /* [disk]: the section being parsed */
+        unsigned disk_seen_serial, disk_seen_grant_map; /* lines of its keys, 0 if not yet */
 
         int r;                   /* first error, 0 if none so far */
         char *error;             /* message for it */
@@ -478,8 +480,78 @@ static int guest_section_assign(ConfigParser *p, const char *key, const char *va
         return 0;
 }
 
+/* ---- [disk "<params>"]: per-disk block backend settings ---------------------------------------------- */
+
+static int disk_section_open(ConfigParser *p, const char *name) {
+        PvbackdConfig *c = &p->config;
+        ConfigDisk *d;
+
+        for (size_t i = 0; i < c->n_disks; i++)
+                if (strcmp(c->disks[i].params, name) == 0)
+                        return parser_fail(p, -EINVAL, "[%s]: duplicate section, already on line %u", p->named_header,
+                                           c->disks[i].line);
+        if (c->n_disks >= CONFIG_DISKS_MAX)
+                return parser_fail(p, -ERANGE, "[%s]: more than %u disk sections", p->named_header, CONFIG_DISKS_MAX);
+
+        d = realloc(c->disks, (c->n_disks + 1) * sizeof *d);
+        if (!d)
+                return parser_fail(p, -ENOMEM, "out of memory");
+        c->disks = d;
+        d = &c->disks[c->n_disks];
+        *d = (ConfigDisk) { .params = strdup(name), .grant_map = CONFIG_GRANT_MAP_AUTO, .line = p->line_no };
+        if (!d->params)
+                return parser_fail(p, -ENOMEM, "out of memory");
+        c->n_disks++;
+        p->disk = d;
+        p->disk_seen_serial = p->disk_seen_grant_map = 0;
+        return 0;
+}
+
+/* serial = <1..20 printable ASCII characters, no spaces at either end>
+ * grant-map = auto | never | always */
+static int disk_section_assign(ConfigParser *p, const char *key, const char *value) {
+        ConfigDisk *d = p->disk;
+        size_t n = strlen(value);
+
+        if (strcmp(key, "serial") == 0) {
+                if (p->disk_seen_serial > 0)
+                        return parser_fail(p, -EINVAL, "[%s] %s = %s: duplicate key, already set on line %u",
+                                           p->named_header, key, value, p->disk_seen_serial);
+                if (n == 0 || n > CONFIG_DISK_SERIAL_MAX)
+                        return parser_fail(p, -EINVAL, "[%s] %s = %s: must be 1..%u characters", p->named_header, key,
+                                           value, CONFIG_DISK_SERIAL_MAX);
+                for (size_t i = 0; i < n; i++)
+                        if ((unsigned char) value[i] < 0x20 || (unsigned char) value[i] >= 0x7f)
+                                return parser_fail(p, -EINVAL, "[%s] %s = %s: only printable ASCII is allowed",
+                                                   p->named_header, key, value);
+                d->serial = strdup(value);
+                if (!d->serial)
+                        return parser_fail(p, -ENOMEM, "out of memory");
+                p->disk_seen_serial = p->line_no;
+                return 0;
+        }
+        if (strcmp(key, "grant-map") == 0) {
+                if (p->disk_seen_grant_map > 0)
+                        return parser_fail(p, -EINVAL, "[%s] %s = %s: duplicate key, already set on line %u",
+                                           p->named_header, key, value, p->disk_seen_grant_map);
+                if (strcmp(value, "auto") == 0)
+                        d->grant_map = CONFIG_GRANT_MAP_AUTO;
+                else if (strcmp(value, "never") == 0)
+                        d->grant_map = CONFIG_GRANT_MAP_NEVER;
+                else if (strcmp(value, "always") == 0)
+                        d->grant_map = CONFIG_GRANT_MAP_ALWAYS;
+                else
+                        return parser_fail(p, -EINVAL, "[%s] %s = %s: expected auto|never|always", p->named_header,
+                                           key, value);
+                p->disk_seen_grant_map = p->line_no;
+                return 0;
+        }
+        return parser_fail(p, -EINVAL, "[%s] %s = %s: unknown key", p->named_header, key, value);
+}
+
 static const ConfigSectionKind named_section_kinds[] = {
         { "guest", CONFIG_GUEST_NAME_MAX, guest_section_open, guest_section_assign },
+        { "disk", CONFIG_DISK_NAME_MAX, disk_section_open, disk_section_assign },
 };
 
 /* Splits 'kind "name"'; 0 and the kind's row if it is one, -ENOENT if the section is not of that form. */
@@ -523,6 +595,7 @@ static int config_section_lookup(ConfigParser *p, const char *section) {
          * sections are tracked here, where the whole line is available, and not by inih's section string. */
         p->named = NULL;
         p->guest = NULL;
+        p->disk = NULL;
         free(p->named_header);
         p->named_header = NULL;
 
@@ -796,6 +869,22 @@ void config_free(PvbackdConfig *c) {
         free(c->guests);
         c->guests = NULL;
         c->n_guests = 0;
+        for (size_t i = 0; i < c->n_disks; i++) {
+                free(c->disks[i].params);
+                free(c->disks[i].serial);
+        }
+        free(c->disks);
+        c->disks = NULL;
+        c->n_disks = 0;
+}
+
+const ConfigDisk *config_find_disk(const PvbackdConfig *c, const char *params) {
+        if (!params)
+                return NULL;
+        for (size_t i = 0; i < c->n_disks; i++)
+                if (strcmp(c->disks[i].params, params) == 0)
+                        return &c->disks[i];
+        return NULL;
 }
 
 const ConfigGuest *config_find_guest(const PvbackdConfig *c, const char *name) {

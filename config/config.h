@@ -35,6 +35,11 @@ typedef enum LogTarget {
 #define CONFIG_GUESTS_MAX 4096
 #define CONFIG_GUEST_NAME_MAX 64
 #define CONFIG_CONSOLE_LABEL_MAX 32
+#define CONFIG_DISKS_MAX 4096
+/* A [disk "<params>"] header must fit inih's 200-byte line with its brackets and quotes. */
+#define CONFIG_DISK_NAME_MAX 190
+/* The SCSI unit serial number Windows shows; xenvbd's INQUIRY limit. */
+#define CONFIG_DISK_SERIAL_MAX 20
 
 typedef enum ConsoleOutput {
         CONSOLE_OUTPUT_PTY,    /* pty: a pty whose path goes to the frontend's tty node */
@@ -64,6 +69,21 @@ typedef struct ConfigGuest {
         ConfigConsole consoles[CONFIG_GUEST_CONSOLES_MAX];
 } ConfigGuest;
 
+typedef enum ConfigGrantMap {
+        CONFIG_GRANT_MAP_AUTO,   /* auto: map large requests where the store is safe for it */
+        CONFIG_GRANT_MAP_NEVER,  /* never: always grant copy */
+        CONFIG_GRANT_MAP_ALWAYS, /* always: map every READ/WRITE where the store is safe for it */
+} ConfigGrantMap;
+
+/* A [disk "<params>"] section: per-disk settings of the block backend,
+ * matched against the disk's backend params node. */
+typedef struct ConfigDisk {
+        char *params;
+        char *serial;         /* serial = 1..20 printable ASCII characters, or NULL (derived) */
+        int grant_map;        /* grant-map = auto|never|always (ConfigGrantMap), default auto */
+        unsigned line;
+} ConfigDisk;
+
 typedef struct PvbackdConfig {
         /* [daemon] */
         int log_level;                    /* log-level: syslog LOG_ERR..LOG_DEBUG, default LOG_INFO */
@@ -89,6 +109,10 @@ typedef struct PvbackdConfig {
         /* [guest "<name>"] sections: the secondary consoles pvbackd creates per guest name. */
         ConfigGuest *guests;
         size_t n_guests;
+
+        /* [disk "<params>"] sections: per-disk block backend settings. */
+        ConfigDisk *disks;
+        size_t n_disks;
 
         /* [limits] */
         unsigned max_ring_page_order;     /* max-ring-page-order 0..4, default 4 */
@@ -120,6 +144,8 @@ static inline PvbackdConfig config_take(PvbackdConfig *c) {
 
 /* The [guest "<name>"] section for name, or NULL. */
 const ConfigGuest *config_find_guest(const PvbackdConfig *c, const char *name);
+/* The [disk "<params>"] section for params, or NULL. */
+const ConfigDisk *config_find_disk(const PvbackdConfig *c, const char *params);
 const char *config_console_log_dir(const PvbackdConfig *c);
 
 /*

@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
 /* Data-path benchmark of the block backend on the simulated Xen: 4 KiB
- * random read/write at queue depth 1 and 32, 1 MiB sequential read/write,
- * through pvbackd-sim (a frontend in this process, grant copy in the
- * daemon), next to fio (libaio, O_DIRECT) run directly on the same backing
- * in the same run, which is the limit. Backings: a tmpfs file and, as root,
- * a loop device on it. Reports IOPS, MB/s, p50/p99 latency, the daemon's
- * CPU time per I/O, the ratios, and the daemon's memory per connected
- * queue. Lines are "name value unit". */
+ * random read/write at queue depth 1 and 32, 32 KiB and 128 KiB random
+ * reads (either side of the mapping threshold), 1 MiB sequential
+ * read/write, through pvbackd-sim (a frontend in this process), next to fio
+ * (libaio, O_DIRECT) run directly on the same backing in the same run,
+ * which is the limit. Each workload that decides the data-movement policy
+ * runs three times on the same connected disk, switched by rewriting
+ * pvbackd.conf ([disk "<params>"] grant-map = never | always | auto) and
+ * SIGHUP: grant copy, grant mapping, and the chosen policy (auto: map from
+ * BLK_MAP_MIN_SEGMENTS segments). Backings: a tmpfs file and, as root, a
+ * loop device on it. Reports IOPS, MB/s, p50/p99 latency, the daemon's CPU
+ * time per I/O, the ratios, and the daemon's memory per connected queue.
+ * Lines are "name value unit". */
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -30,16 +35,37 @@ typedef struct Workload {
         const char *name, *fio_rw;
         bool write, random;
         unsigned bs_sectors, qd;
+        bool policies; /* compare copy, map and auto */
 } Workload;
 
 static const Workload workloads[] = {
-        { "randread-4k-qd1", "randread", false, true, 8, 1 },
-        { "randread-4k-qd32", "randread", false, true, 8, 32 },
-        { "randwrite-4k-qd1", "randwrite", true, true, 8, 1 },
-        { "randwrite-4k-qd32", "randwrite", true, true, 8, 32 },
-        { "seqread-1m-qd4", "read", false, false, 2048, 4 },
-        { "seqwrite-1m-qd4", "write", true, false, 2048, 4 },
+        { "randread-4k-qd1", "randread", false, true, 8, 1, false },
+        { "randread-4k-qd32", "randread", false, true, 8, 32, true },
+        { "randwrite-4k-qd1", "randwrite", true, true, 8, 1, false },
+        { "randwrite-4k-qd32", "randwrite", true, true, 8, 32, true },
+        { "randread-32k-qd8", "randread", false, true, 64, 8, true },
+        { "randread-128k-qd8", "randread", false, true, 256, 8, true },
+        { "seqread-1m-qd4", "read", false, false, 2048, 4, true },
+        { "seqwrite-1m-qd4", "write", true, false, 2048, 4, true },
 };
+
+static const char *const policies[] = { "never", "always", "auto" };
+static const char *const policy_label[] = { "copy", "map", "auto" };
+
+/* Switches the disk's data-movement policy: pvbackd.conf, then SIGHUP
+ * (the class's reload op applies it to connected disks). */
+static int set_policy(Harness *h, const char *params, const char *policy) {
+        FILE *f = fopen(h->config_path, "we");
+
+        if (!f)
+                return -1;
+        fprintf(f, "[disk \"%s\"]\ngrant-map = %s\n", params, policy);
+        if (fclose(f) != 0 || kill(h->pvbackd, SIGHUP) < 0)
+                return -1;
+        /* RELOADING=1 ... READY=1; reading them also keeps the notify
+         * socket from filling up (the daemon's send would block). */
+        return harness_wait_notify(h, "READY=1", 5000) ? 0 : -1;
+}
 
 typedef struct Result {
         double iops, mbs, p50_us, p99_us, cpu_us_per_io;
@@ -214,12 +240,19 @@ static Result run_fio(const char *path, const Workload *w) {
         return res;
 }
 
+static void report_pv(const char *backing, const Workload *w, const char *label, const Result *pv,
+                      const Result *fio) {
+        printf("%s/%s/pvbackd-%s iops %.0f\n", backing, w->name, label, pv->iops);
+        printf("%s/%s/pvbackd-%s throughput %.1f MB/s\n", backing, w->name, label, pv->mbs);
+        printf("%s/%s/pvbackd-%s latency-p50 %.1f us\n", backing, w->name, label, pv->p50_us);
+        printf("%s/%s/pvbackd-%s latency-p99 %.1f us\n", backing, w->name, label, pv->p99_us);
+        printf("%s/%s/pvbackd-%s cpu-per-io %.2f us\n", backing, w->name, label, pv->cpu_us_per_io);
+        if (fio->ok)
+                printf("%s/%s/ratio-%s iops %.2f (pvbackd/fio)\n", backing, w->name, label, pv->iops / fio->iops);
+}
+
 static void report(const char *backing, const Workload *w, const Result *pv, const Result *fio) {
-        printf("%s/%s/pvbackd iops %.0f\n", backing, w->name, pv->iops);
-        printf("%s/%s/pvbackd throughput %.1f MB/s\n", backing, w->name, pv->mbs);
-        printf("%s/%s/pvbackd latency-p50 %.1f us\n", backing, w->name, pv->p50_us);
-        printf("%s/%s/pvbackd latency-p99 %.1f us\n", backing, w->name, pv->p99_us);
-        printf("%s/%s/pvbackd cpu-per-io %.2f us\n", backing, w->name, pv->cpu_us_per_io);
+        report_pv(backing, w, "auto", pv, fio);
         if (!fio->ok) {
                 printf("%s/%s/fio skipped (fio not available or failed)\n", backing, w->name);
                 return;
@@ -229,7 +262,6 @@ static void report(const char *backing, const Workload *w, const Result *pv, con
         printf("%s/%s/fio latency-p50 %.1f us\n", backing, w->name, fio->p50_us);
         printf("%s/%s/fio latency-p99 %.1f us\n", backing, w->name, fio->p99_us);
         printf("%s/%s/fio cpu-per-io %.2f us\n", backing, w->name, fio->cpu_us_per_io);
-        printf("%s/%s/ratio iops %.2f (pvbackd/fio)\n", backing, w->name, pv->iops / fio->iops);
 }
 
 static int bench_backing(Harness *h, const char *label, const char *path, uint32_t domid, bool fio) {
@@ -250,11 +282,21 @@ static int bench_backing(Harness *h, const char *label, const char *path, uint32
                 return -1;
         bf_set_state(&f, XenbusStateConnected);
         for (size_t i = 0; i < ELEMENTS(workloads); i++) {
-                Result pv = run_pvbackd(h, &f, &workloads[i]);
-                Result ref = fio ? run_fio(path, &workloads[i]) : (Result) {};
-                if (!pv.ok)
-                        return -1;
-                report(label, &workloads[i], &pv, &ref);
+                const Workload *w = &workloads[i];
+                Result pv[ELEMENTS(policies)] = {};
+                Result ref = fio ? run_fio(path, w) : (Result) {};
+
+                for (size_t k = w->policies ? 0 : ELEMENTS(policies) - 1; k < ELEMENTS(policies); k++) {
+                        if (set_policy(h, path, policies[k]) < 0)
+                                return -1;
+                        pv[k] = run_pvbackd(h, &f, w);
+                        if (!pv[k].ok)
+                                return -1;
+                }
+                report(label, w, &pv[ELEMENTS(policies) - 1], &ref);
+                if (w->policies)
+                        for (size_t k = 0; k + 1 < ELEMENTS(policies); k++)
+                                report_pv(label, w, policy_label[k], &pv[k], &ref);
         }
         rss1 = rss_kib(h->pvbackd);
         printf("%s/memory-per-connected-queue %ld KiB (after the workloads; 1 queue, 4-page ring)\n", label,

@@ -93,6 +93,7 @@ static void assert_config_equal(const PvbackdConfig *a, const PvbackdConfig *b) 
         assert_int_equal(a->console_buffer_limit, b->console_buffer_limit);
         assert_int_equal(a->console_overflow, b->console_overflow);
         assert_int_equal(a->n_guests, b->n_guests);
+        assert_int_equal(a->n_disks, b->n_disks);
 }
 
 static void assert_config_is_default(const PvbackdConfig *c) {
@@ -352,6 +353,43 @@ static void test_console_defaults(void **state) {
         assert_int_equal(c.n_guests, 0);
         assert_null(config_find_guest(&c, "web01"));
         config_free(&c); /* nothing allocated: harmless */
+}
+
+static void test_disk_sections(void **state) {
+        PvbackdConfig c;
+        const ConfigDisk *d;
+
+        (void) state;
+        write_conf("[disk \"/var/lib/xen/images/vm1.img\"]\n"
+                   "serial = VM1-DISK 0001\n"
+                   "[limits]\n"
+                   "max-queues = 2\n"
+                   "[disk \"/dev/vg0/vm2\"]\n"
+                   "grant-map = never\n"
+                   "serial = ~!@$%^&*()_+-={}|:<>\n"
+                   "[disk \"/dev/vg0/vm3\"]\n"
+                   "grant-map = always\n");
+        load_ok(&c);
+        assert_int_equal(c.max_queues, 2);
+        assert_int_equal(c.n_disks, 3);
+        d = config_find_disk(&c, "/var/lib/xen/images/vm1.img");
+        assert_non_null(d);
+        assert_int_equal(d->line, 1);
+        assert_string_equal(d->serial, "VM1-DISK 0001");
+        assert_int_equal(d->grant_map, CONFIG_GRANT_MAP_AUTO);
+        d = config_find_disk(&c, "/dev/vg0/vm2");
+        assert_non_null(d);
+        assert_string_equal(d->serial, "~!@$%^&*()_+-={}|:<>"); /* 20 characters */
+        assert_int_equal(d->grant_map, CONFIG_GRANT_MAP_NEVER);
+        d = config_find_disk(&c, "/dev/vg0/vm3");
+        assert_non_null(d);
+        assert_null(d->serial);
+        assert_int_equal(d->grant_map, CONFIG_GRANT_MAP_ALWAYS);
+        assert_null(config_find_disk(&c, "/dev/vg0/vm"));
+        assert_null(config_find_disk(&c, NULL));
+        config_free(&c);
+        assert_int_equal(c.n_disks, 0);
+        assert_null(c.disks);
 }
 
 static void test_console_sections(void **state) {
@@ -619,7 +657,29 @@ static void test_first_error_wins(void **state) {
           ":1: [guest \"web01\" x]: expected [<kind> \"<name>\"]")                                     \
         X(guest_empty_name, "[guest \"\"]\n", -EINVAL, ":1: [guest \"\"]: name must be 1..64 characters") \
         X(guest_space_in_name, "[guest \"a b\"]\n", -EINVAL, ":1: [guest \"a b\"]: invalid character in name") \
-        X(unknown_named_kind, "[disk \"xvda\"]\n", -EINVAL, ":1: [disk \"xvda\"]: unknown section")   \
+        X(unknown_named_kind, "[volume \"xvda\"]\n", -EINVAL, ":1: [volume \"xvda\"]: unknown section") \
+        X(disk_serial_empty, "[disk \"/i.img\"]\nserial =\n", -EINVAL,                                    \
+          ":2: [disk \"/i.img\"] serial = : must be 1..20 characters")                                       \
+        X(disk_serial_long, "[disk \"/i.img\"]\nserial = 123456789012345678901\n", -EINVAL,                \
+          ":2: [disk \"/i.img\"] serial = 123456789012345678901: must be 1..20 characters")                  \
+        X(disk_serial_not_ascii, "[disk \"/i.img\"]\nserial = caf\xc3\xa9\n", -EINVAL,                       \
+          ":2: [disk \"/i.img\"] serial = caf\xc3\xa9: only printable ASCII is allowed")                     \
+        X(disk_serial_control, "[disk \"/i.img\"]\nserial = a\tb\n", -EINVAL,                                \
+          ":2: [disk \"/i.img\"] serial = a\tb: only printable ASCII is allowed")                             \
+        X(disk_serial_duplicate, "[disk \"/i.img\"]\nserial = A\nserial = B\n", -EINVAL,                    \
+          ":3: [disk \"/i.img\"] serial = B: duplicate key, already set on line 2")                          \
+        X(disk_grant_map_bad, "[disk \"/i.img\"]\ngrant-map = sometimes\n", -EINVAL,                         \
+          ":2: [disk \"/i.img\"] grant-map = sometimes: expected auto|never|always")                         \
+        X(disk_grant_map_duplicate, "[disk \"/i.img\"]\ngrant-map = auto\ngrant-map = never\n", -EINVAL,    \
+          ":3: [disk \"/i.img\"] grant-map = never: duplicate key, already set on line 2")                   \
+        X(disk_unknown_key, "[disk \"/i.img\"]\nwwn = 5000\n", -EINVAL,                                       \
+          ":2: [disk \"/i.img\"] wwn = 5000: unknown key")                                                  \
+        X(disk_duplicate_section, "[disk \"/i.img\"]\n[disk \"/j.img\"]\n[disk \"/i.img\"]\n", -EINVAL,      \
+          ":3: [disk \"/i.img\"]: duplicate section, already on line 1")                                    \
+        X(disk_empty_name, "[disk \"\"]\n", -EINVAL, ":1: [disk \"\"]: name must be 1..190 characters")     \
+        X(disk_space_in_name, "[disk \"/a b.img\"]\n", -EINVAL, ":1: [disk \"/a b.img\"]: invalid character in name") \
+        X(disk_section_ends, "[disk \"/i.img\"]\nserial = A\n[limits]\nserial = B\n", -EINVAL,             \
+          ":4: [limits] serial = B: unknown key")                                                             \
         X(guest_section_ends, "[guest \"w\"]\nconsole.a = pty\n[console]\nconsole.b = pty\n", -EINVAL, \
           ":4: [console] console.b = pty: unknown key")                                                   \
         X(log_dir_relative, "[console]\nlog-dir = var/log\n", -EINVAL,                                    \
@@ -657,6 +717,7 @@ int main(void) {
                 cmocka_unit_test(test_first_error_wins),
                 cmocka_unit_test(test_console_defaults),
                 cmocka_unit_test(test_console_sections),
+                cmocka_unit_test(test_disk_sections),
                 cmocka_unit_test(test_console_nine_consoles),
                 ERROR_CASES(ERROR_TEST_ENTRY)
         };

@@ -769,6 +769,131 @@ static void test_loop_device(void **state) {
         free(img);
 }
 
+/* Rewrites pvbackd.conf and reloads it (SIGHUP; READY=1 once applied). */
+static void reload_config(const char *text) {
+        FILE *f = fopen(H.config_path, "we");
+        assert_non_null(f);
+        fputs(text, f);
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(kill(H.pvbackd, SIGHUP), 0);
+        assert_true(harness_wait_notify(&H, "READY=1", T_WAIT));
+}
+
+/* The number in the last "(<n> grant-mapped" of the daemon's log. */
+static long mapped_in_log(void) {
+        FILE *f = fopen(H.stderr_path, "re");
+        char line[1024];
+        long n = -1;
+
+        assert_non_null(f);
+        while (fgets(line, sizeof line, f)) {
+                char *p = strstr(line, "writes (");
+                if (p && strstr(p, "grant-mapped"))
+                        n = strtol(p + strlen("writes ("), NULL, 10);
+        }
+        fclose(f);
+        return n;
+}
+
+/* [disk "<params>"] in pvbackd.conf: the serial reaches VPD page 0x80 (and
+ * 0x83), and grant-map = always moves the data through grant mappings,
+ * each unmapped before its response is visible (Windows revokes at once). */
+static void test_configured_serial_and_grant_map(void **state) {
+        BlkFront f;
+        Model m;
+        char *img = make_image(imgdir, "mapped.img", DISK_SECTORS * 512ull, &m), conf[600], *v, *page;
+        size_t len;
+        int maps0;
+
+        (void) state;
+        snprintf(conf, sizeof conf, "[limits]\nmax-queues = 4\n[disk \"%s\"]\nserial = PVBD SERIAL-0042\n"
+                 "grant-map = always\n", img);
+        reload_config(conf);
+        add_disk(13, 51712, img, SCRIPT_OURS, "w", NULL);
+        wait_be(13, 51712, "pvbackd-status", "ready");
+        v = be(13, 51712, "sm-data/scsi/0x12/0x80");
+        assert_non_null(v);
+        page = b64dec(v, &len);
+        assert_int_equal(len, 4 + strlen("PVBD SERIAL-0042"));
+        assert_int_equal((uint8_t) page[1], 0x80);
+        assert_int_equal((uint8_t) page[3], strlen("PVBD SERIAL-0042"));
+        assert_memory_equal(page + 4, "PVBD SERIAL-0042", strlen("PVBD SERIAL-0042"));
+        free(page);
+        free(v);
+        v = be(13, 51712, "sm-data/scsi/0x12/0x83");
+        assert_non_null(v);
+        page = b64dec(v, &len);
+        assert_true(len == 16 + strlen("PVBD SERIAL-0042") &&
+                    memcmp(page + 16, "PVBD SERIAL-0042", strlen("PVBD SERIAL-0042")) == 0);
+        free(page);
+        free(v);
+
+        assert_int_equal(bf_open(&f, &H, 13, 51712), 0);
+        connect_linux(&f, 2, 1, false);
+        maps0 = xsim_foreign_maps(13); /* the rings */
+        /* Each response: its grants are already unmapped. */
+        for (unsigned i = 0; i < 20; i++) {
+                assert_int_equal(simple_rw(&f, i % 2, i % 3 != 0, (uint64_t) i * 300, 1 + i * 37 % 700),
+                                 BLKIF_RSP_OKAY);
+                assert_int_equal(xsim_foreign_maps(13), maps0);
+        }
+        for (uint64_t s = 0; s < m.sectors; s++)
+                m.known[s] = false; /* simple_rw wrote page contents the model does not track */
+        workload(&f, &m, 20, 16, true, false, 77);
+        assert_int_equal(xsim_foreign_maps(13), maps0);
+        check_image(img, &m);
+        /* Close: the backend disconnects and logs its counters. */
+        assert_int_equal(bf_set_state(&f, XenbusStateClosing), 0);
+        assert_int_equal(bf_wait_backend(&f, XenbusStateClosing, T_WAIT), 0);
+        assert_int_equal(bf_set_state(&f, XenbusStateClosed), 0);
+        for (int i = 0; i < 200 && mapped_in_log() < 0; i++)
+                usleep(20 * 1000);
+        assert_true(mapped_in_log() > 0);
+        bf_close(&f);
+        ts_device_remove(&H, "vbd", 13, 51712, true);
+        model_free(&m);
+        free(img);
+}
+
+/* Growth of the image while connected is published as `sectors` and the
+ * new area is usable; a shrink is refused and logged, not published. */
+static void test_online_resize(void **state) {
+        BlkFront f;
+        char *img = make_image(imgdir, "grow.img", DISK_SECTORS * 512ull, NULL);
+        int fd;
+
+        (void) state;
+        add_disk(14, 51712, img, SCRIPT_OURS, "w", NULL);
+        wait_be(14, 51712, "pvbackd-status", "ready");
+        assert_int_equal(bf_open(&f, &H, 14, 51712), 0);
+        connect_windows(&f);
+        assert_be(14, 51712, "sectors", "16384");
+        /* Beyond the end: refused. */
+        assert_int_equal(simple_rw(&f, 0, true, 20000, 8), BLKIF_RSP_ERROR);
+
+        fd = open(img, O_RDWR | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, 2 * DISK_SECTORS * 512ll), 0);
+        wait_be(14, 51712, "sectors", "32768");
+        memset(bf_page(&f, 0), 0x3c, 4096);
+        assert_int_equal(simple_rw(&f, 0, true, 32760, 8), BLKIF_RSP_OKAY);
+        memset(bf_page(&f, 0), 0, 4096);
+        assert_int_equal(simple_rw(&f, 0, false, 32760, 8), BLKIF_RSP_OKAY);
+        assert_int_equal(bf_page(&f, 0)[4095], 0x3c);
+        assert_int_equal(simple_rw(&f, 0, false, 32761, 8), BLKIF_RSP_ERROR);
+
+        /* Shrinking under a guest: logged, the published size stays. */
+        assert_int_equal(ftruncate(fd, DISK_SECTORS * 512ll / 2), 0);
+        for (int i = 0; i < 100 && !harness_log_contains(&H, "shrank"); i++)
+                usleep(20 * 1000);
+        assert_true(harness_log_contains(&H, "shrank"));
+        assert_be(14, 51712, "sectors", "32768");
+        close(fd);
+        bf_close(&f);
+        ts_device_remove(&H, "vbd", 14, 51712, true);
+        free(img);
+}
+
 /* The harness's own directory is tmpfs: before Linux 6.6 it refused
  * O_DIRECT, and the backend falls back to buffered I/O. */
 static void test_tmpfs_without_o_direct(void **state) {
@@ -810,6 +935,8 @@ int main(void) {
                 T(test_enospc_fails_only_the_request),
                 T(test_loop_device),
                 T(test_tmpfs_without_o_direct),
+                T(test_configured_serial_and_grant_map),
+                T(test_online_resize),
         };
         return cmocka_run_group_tests_name("blkback", tests, NULL, NULL);
 }
