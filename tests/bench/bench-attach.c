@@ -27,22 +27,6 @@ static double now_s(void) {
         return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
-static long rss_kib(pid_t pid) {
-        char p[64], line[256];
-        long v = -1;
-        FILE *f;
-
-        snprintf(p, sizeof p, "/proc/%d/status", (int) pid);
-        f = fopen(p, "re");
-        if (!f)
-                return -1;
-        while (fgets(line, sizeof line, f))
-                if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
-                        break;
-        fclose(f);
-        return v;
-}
-
 static int cmp_double(const void *a, const void *b) {
         double x = *(const double *) a, y = *(const double *) b;
         return x < y ? -1 : x > y;
@@ -101,7 +85,7 @@ int main(void) {
                 ts_domain_create(&h, 100 + d, name);
         }
         usleep(200 * 1000);
-        rss0 = rss_kib(h.pvbackd);
+        rss0 = harness_rss_kib(&h);
         t0 = now_s();
         for (uint32_t d = 0; d < GUESTS; d++)
                 for (uint32_t i = 0; i < DEVS_PER_GUEST; i++)
@@ -112,7 +96,7 @@ int main(void) {
         }
         t_attach = now_s() - t0;
         usleep(300 * 1000);
-        rss1 = rss_kib(h.pvbackd);
+        rss1 = harness_rss_kib(&h);
         printf("attach_1000_devices_250_guests %.3f s\n", t_attach);
         printf("memory_per_idle_device %.2f KiB\n", (double) (rss1 - rss0) / (GUESTS * DEVS_PER_GUEST));
 

@@ -96,22 +96,6 @@ static double proc_cpu_s(pid_t pid) {
         return (double) (ut + st) / (double) sysconf(_SC_CLK_TCK);
 }
 
-static long rss_kib(pid_t pid) {
-        char p[64], line[256];
-        long v = -1;
-        FILE *f;
-
-        snprintf(p, sizeof p, "/proc/%d/status", (int) pid);
-        f = fopen(p, "re");
-        if (!f)
-                return -1;
-        while (fgets(line, sizeof line, f))
-                if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
-                        break;
-        fclose(f);
-        return v;
-}
-
 static int cmp_double(const void *a, const void *b) {
         double x = *(const double *) a, y = *(const double *) b;
         return x < y ? -1 : x > y;
@@ -276,7 +260,7 @@ static int bench_backing(Harness *h, const char *label, const char *path, uint32
         snprintf(p, sizeof p, "/local/domain/0/backend/vbd/%u/51712/state", domid);
         if (ts_wait(h, p, "2", 10000) < 0 || bf_open(&f, h, domid, 51712) < 0)
                 return -1;
-        rss0 = rss_kib(h->pvbackd);
+        rss0 = harness_rss_kib(h);
         if (bf_setup_rings(&f, 1, 2, false, false, false) < 0 || bf_set_state(&f, XenbusStateInitialised) < 0 ||
             bf_wait_backend(&f, XenbusStateConnected, 10000) < 0)
                 return -1;
@@ -298,7 +282,7 @@ static int bench_backing(Harness *h, const char *label, const char *path, uint32
                         for (size_t k = 0; k + 1 < ELEMENTS(policies); k++)
                                 report_pv(label, w, policy_label[k], &pv[k], &ref);
         }
-        rss1 = rss_kib(h->pvbackd);
+        rss1 = harness_rss_kib(h);
         printf("%s/memory-per-connected-queue %ld KiB (after the workloads; 1 queue, 4-page ring)\n", label,
                rss1 - rss0);
         bf_close(&f);

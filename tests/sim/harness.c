@@ -215,6 +215,38 @@ void harness_finish(Harness *h) {
         *h = (Harness) { .notify_fd = -1, .stderr_fd = -1 };
 }
 
+int harness_finish_checked(Harness *h) {
+        int status = h->pvbackd > 0 ? harness_stop_pvbackd(h) : 0;
+        bool sanitizer = harness_log_contains(h, "Sanitizer") || harness_log_contains(h, "runtime error:");
+        bool bad = status != 0 || sanitizer;
+
+        if (bad) {
+                fprintf(stderr, "pvbackd exited with %d%s; its log:\n", status,
+                        sanitizer ? " and a sanitizer report" : "");
+                setenv("HARNESS_SHOW_LOG", "1", 1);
+        }
+        harness_finish(h);
+        if (bad)
+                unsetenv("HARNESS_SHOW_LOG");
+        return bad ? -1 : 0;
+}
+
+long harness_rss_kib(Harness *h) {
+        char p[64], line[256];
+        long kib = -1;
+        FILE *f;
+
+        snprintf(p, sizeof p, "/proc/%d/status", (int) h->pvbackd);
+        f = fopen(p, "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof line, f))
+                if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+                        break;
+        fclose(f);
+        return kib;
+}
+
 /* ---- toolstack ---------------------------------------------------------- */
 
 int ts_write(Harness *h, const char *path, const char *value) {

@@ -33,6 +33,12 @@ int harness_start(Harness *h, const char *config_text);
 /* SIGTERM, wait; returns the exit status (or -errno). */
 int harness_stop_pvbackd(Harness *h);
 void harness_finish(Harness *h);
+/* The end of every test: stops pvbackd (SIGTERM), finishes, and returns -1
+ * (after printing pvbackd's log) unless it exited with 0 and its log has no
+ * sanitizer report (leaks, undefined behaviour). For cmocka teardowns. */
+int harness_finish_checked(Harness *h);
+/* pvbackd's resident memory (VmRSS) in KiB, or -1. */
+long harness_rss_kib(Harness *h);
 /* Reads sd_notify messages for up to timeout_ms; true if one contained want. */
 bool harness_wait_notify(Harness *h, const char *want, int timeout_ms);
 /* True if pvbackd's stderr so far contains s. */

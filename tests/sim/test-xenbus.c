@@ -31,18 +31,8 @@ static int setup(void **state) {
 /* Every test ends with a clean daemon exit: status 0 after SIGTERM, and no
  * sanitizer report (leaks, UB) in its log. */
 static int teardown(void **state) {
-        int status = H.pvbackd > 0 ? harness_stop_pvbackd(&H) : 0;
-        bool sanitizer = harness_log_contains(&H, "Sanitizer") || harness_log_contains(&H, "runtime error:");
-
         (void) state;
-        if (status != 0 || sanitizer) {
-                fprintf(stderr, "pvbackd exited with %d%s; its log:\n", status,
-                        sanitizer ? " and a sanitizer report" : "");
-                setenv("HARNESS_SHOW_LOG", "1", 1);
-        }
-        harness_finish(&H);
-        unsetenv("HARNESS_SHOW_LOG");
-        return status != 0 || sanitizer ? -1 : 0;
+        return harness_finish_checked(&H);
 }
 
 static char *be_read(uint32_t domid, uint32_t devid, const char *key) {

@@ -47,22 +47,15 @@ static int setup(void **state) {
 }
 
 static int teardown(void **state) {
-        int status = H.pvbackd > 0 ? harness_stop_pvbackd(&H) : 0;
-        bool sanitizer = harness_log_contains(&H, "Sanitizer") || harness_log_contains(&H, "runtime error:");
+        int r;
         char cmd[300];
 
         (void) state;
-        if (status != 0 || sanitizer) {
-                fprintf(stderr, "pvbackd exited with %d%s; its log:\n", status,
-                        sanitizer ? " and a sanitizer report" : "");
-                setenv("HARNESS_SHOW_LOG", "1", 1);
-        }
-        harness_finish(&H);
-        unsetenv("HARNESS_SHOW_LOG");
+        r = harness_finish_checked(&H);
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", imgdir);
         if (system(cmd) != 0)
                 fprintf(stderr, "cannot remove %s\n", imgdir);
-        return status != 0 || sanitizer ? -1 : 0;
+        return r;
 }
 
 /* ---- helpers ---- */

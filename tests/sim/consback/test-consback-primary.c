@@ -55,24 +55,17 @@ static int setup_default(void **state) {
 }
 
 static int teardown(void **state) {
-        int status = H.pvbackd > 0 ? harness_stop_pvbackd(&H) : 0;
-        bool sanitizer = harness_log_contains(&H, "Sanitizer") || harness_log_contains(&H, "runtime error:");
+        int r;
 
         (void) state;
-        if (status != 0 || sanitizer) {
-                fprintf(stderr, "pvbackd exited with %d%s; its log:\n", status,
-                        sanitizer ? " and a sanitizer report" : "");
-                setenv("HARNESS_SHOW_LOG", "1", 1);
-        }
-        harness_finish(&H);
-        unsetenv("HARNESS_SHOW_LOG");
+        r = harness_finish_checked(&H);
         if (log_dir[0]) {
                 char cmd[256];
                 snprintf(cmd, sizeof cmd, "rm -rf '%s'", log_dir);
                 if (system(cmd) != 0)
-                        status = -1;
+                        r = -1;
         }
-        return status != 0 || sanitizer ? -1 : 0;
+        return r;
 }
 
 /* ---- the domain builder and libxl ------------------------------------------------ */

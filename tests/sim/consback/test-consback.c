@@ -47,18 +47,11 @@ static int setup_fast(void **state) {
 }
 
 static int teardown(void **state) {
-        int status = H.pvbackd > 0 ? harness_stop_pvbackd(&H) : 0;
-        bool sanitizer = harness_log_contains(&H, "Sanitizer") || harness_log_contains(&H, "runtime error:");
+        int r;
 
         (void) state;
-        if (status != 0 || sanitizer) {
-                fprintf(stderr, "pvbackd exited with %d%s; its log:\n", status,
-                        sanitizer ? " and a sanitizer report" : "");
-                setenv("HARNESS_SHOW_LOG", "1", 1);
-        }
-        harness_finish(&H);
-        unsetenv("HARNESS_SHOW_LOG");
-        return status != 0 || sanitizer ? -1 : 0;
+        r = harness_finish_checked(&H);
+        return r;
 }
 
 static void assert_node(const char *want, const char *fmt, ...) {
@@ -88,22 +81,6 @@ static void wait_console(uint32_t domid, uint32_t devid, const char *label) {
         char p[128];
         snprintf(p, sizeof p, "/local/domain/%u/device/console/%u/name", domid, devid);
         wait_node(p, label);
-}
-
-static long vmrss_kib(pid_t pid) {
-        char p[64], line[256];
-        long kib = -1;
-        FILE *f;
-
-        snprintf(p, sizeof p, "/proc/%d/status", (int) pid);
-        f = fopen(p, "re");
-        if (!f)
-                return -1;
-        while (fgets(line, sizeof line, f))
-                if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-                        break;
-        fclose(f);
-        return kib;
 }
 
 /* Data both ways through the pty the backend wrote into F/tty. */
@@ -308,7 +285,7 @@ static void test_flood_memory_bounded(void **state) {
         wait_console(8, 1, "out");
         assert_int_equal(cf_open(&f, &H, 8, 1), 0);
         assert_int_equal(cf_connect_linux(&f, T_WAIT), 0);
-        rss0 = vmrss_kib(H.pvbackd);
+        rss0 = harness_rss_kib(&H);
         assert_true(rss0 > 0);
 
         while (written < 64u * 1024 * 1024) {
@@ -328,7 +305,7 @@ static void test_flood_memory_bounded(void **state) {
         }
         for (int i = 0; i < 200 && f.intf->out_cons != f.intf->out_prod; i++)
                 usleep(10000);
-        rss1 = vmrss_kib(H.pvbackd);
+        rss1 = harness_rss_kib(&H);
         if (rss1 - rss0 > 16 * 1024)
                 fail_msg("pvbackd grew from %ld to %ld KiB while the guest wrote 64 MiB", rss0, rss1);
 
