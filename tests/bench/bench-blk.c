@@ -78,24 +78,6 @@ static double now_s(void) {
         return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
-static double proc_cpu_s(pid_t pid) {
-        char p[64], buf[1024];
-        unsigned long ut = 0, st = 0;
-        FILE *f;
-
-        snprintf(p, sizeof p, "/proc/%d/stat", (int) pid);
-        f = fopen(p, "re");
-        if (!f)
-                return 0;
-        if (fgets(buf, sizeof buf, f)) {
-                char *s = strrchr(buf, ')');
-                if (s)
-                        sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-        }
-        fclose(f);
-        return (double) (ut + st) / (double) sysconf(_SC_CLK_TCK);
-}
-
 static int cmp_double(const void *a, const void *b) {
         double x = *(const double *) a, y = *(const double *) b;
         return x < y ? -1 : x > y;
@@ -126,7 +108,7 @@ static Result run_pvbackd(Harness *h, BlkFront *f, const Workload *w) {
                 bf_put(f, 0, &r);
         }
         bf_push(f, 0);
-        cpu0 = proc_cpu_s(h->pvbackd);
+        cpu0 = process_cpu_seconds(h->pvbackd);
         t0 = now_s();
         for (;;) {
                 BfResult rs[64];
@@ -162,7 +144,7 @@ static Result run_pvbackd(Harness *h, BlkFront *f, const Workload *w) {
                         break;
         }
         t1 = now_s();
-        cpu1 = proc_cpu_s(h->pvbackd);
+        cpu1 = process_cpu_seconds(h->pvbackd);
         qsort(lat, nlat, sizeof *lat, cmp_double);
         res.iops = (double) ios / (t1 - t0);
         res.mbs = res.iops * w->bs_sectors * 512 / 1e6;

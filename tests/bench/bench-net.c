@@ -109,24 +109,6 @@ static double thread_cpu_s(void) {
         return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
-static double proc_cpu_s(pid_t pid) {
-        char p[64], buf[1024];
-        unsigned long ut = 0, st = 0;
-        FILE *f;
-
-        snprintf(p, sizeof p, "/proc/%d/stat", (int) pid);
-        f = fopen(p, "re");
-        if (!f)
-                return 0;
-        if (fgets(buf, sizeof buf, f)) {
-                char *s = strrchr(buf, ')');
-                if (s)
-                        sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-        }
-        fclose(f);
-        return (double) (ut + st) / (double) sysconf(_SC_CLK_TCK);
-}
-
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...) {
         char cmd[1024];
@@ -440,7 +422,7 @@ static Result run_tx(NetFront *nf, const Size *sz, const char *vif) {
         if (dev_stats(NS_P, vif, &s0) < 0)
                 return res;
         t0 = now_s();
-        d0 = proc_cpu_s(H.pvbackd);
+        d0 = process_cpu_seconds(H.pvbackd);
         fe0 = thread_cpu_s();
         deadline = t0 + run_seconds;
         for (double t = t0; t < deadline && !interrupted; t = now_s()) {
@@ -462,7 +444,7 @@ static Result run_tx(NetFront *nf, const Size *sz, const char *vif) {
                         nf_wait_event(nf, 1);
         }
         t1 = now_s();
-        res.daemon_cpu = proc_cpu_s(H.pvbackd) - d0;
+        res.daemon_cpu = process_cpu_seconds(H.pvbackd) - d0;
         res.fe_cpu = thread_cpu_s() - fe0;
         res.wall = t1 - t0;
         res.packets = slots_done / spp;
@@ -509,7 +491,7 @@ static Result run_rx(NetFront *nf, const Size *sz, const char *vif) {
                 return res;
         dev_stats(NS_P, vif, &s0);
         t0 = now_s();
-        d0 = proc_cpu_s(H.pvbackd);
+        d0 = process_cpu_seconds(H.pvbackd);
         fe0 = thread_cpu_s();
         deadline = t0 + run_seconds;
         last_progress = t0;
@@ -520,7 +502,7 @@ static Result run_rx(NetFront *nf, const Size *sz, const char *vif) {
                 if (timing && (t >= deadline || interrupted)) {
                         timing = false;
                         res.wall = t - t0;
-                        res.daemon_cpu = proc_cpu_s(H.pvbackd) - d0;
+                        res.daemon_cpu = process_cpu_seconds(H.pvbackd) - d0;
                         res.gen_cpu = g.cpu;
                         res.fe_cpu = thread_cpu_s() - fe0 - g.cpu;
                         res.packets = received;
@@ -606,7 +588,7 @@ static Result run_fwd(const Size *sz, unsigned queues, const char *ta, const cha
         p0 = atomic_load(&fwd_shm->packets);
         b0 = atomic_load(&fwd_shm->bytes);
         t0 = now_s();
-        f0 = proc_cpu_s(fwd_pid);
+        f0 = process_cpu_seconds(fwd_pid);
         c0 = thread_cpu_s();
         deadline = t0 + run_seconds;
         last_progress = t0;
@@ -619,7 +601,7 @@ static Result run_fwd(const Size *sz, unsigned queues, const char *ta, const cha
                 if (timing && (t >= deadline || interrupted)) {
                         timing = false;
                         res.wall = t - t0;
-                        res.daemon_cpu = proc_cpu_s(fwd_pid) - f0;
+                        res.daemon_cpu = process_cpu_seconds(fwd_pid) - f0;
                         res.gen_cpu = g.cpu;
                         res.fe_cpu = thread_cpu_s() - c0 - g.cpu;
                         res.packets = received;

@@ -77,13 +77,13 @@ bool harness_log_contains(Harness *h, const char *s) {
         return found;
 }
 
-double harness_cpu_seconds(Harness *h) {
+double process_cpu_seconds(pid_t pid) {
         char p[64], buf[1024], *s;
         unsigned long utime, stime;
         FILE *f;
         size_t n;
 
-        snprintf(p, sizeof p, "/proc/%d/stat", (int) h->pvbackd);
+        snprintf(p, sizeof p, "/proc/%d/stat", (int) pid);
         f = fopen(p, "re");
         if (!f)
                 return -1;
@@ -95,6 +95,10 @@ double harness_cpu_seconds(Harness *h) {
         if (!s || sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
                 return -1;
         return (double) (utime + stime) / (double) sysconf(_SC_CLK_TCK);
+}
+
+double harness_cpu_seconds(Harness *h) {
+        return process_cpu_seconds(h->pvbackd);
 }
 
 int harness_start_pvbackd(Harness *h, const char *const *extra_args) {

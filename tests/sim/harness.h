@@ -43,7 +43,9 @@ long harness_rss_kib(Harness *h);
 bool harness_wait_notify(Harness *h, const char *want, int timeout_ms);
 /* True if pvbackd's stderr so far contains s. */
 bool harness_log_contains(Harness *h, const char *s);
-/* CPU time (user + system) pvbackd has used so far, in seconds. */
+/* CPU time (user + system) a process / pvbackd has used so far, in seconds
+ * (-1 if unknown). */
+double process_cpu_seconds(pid_t pid);
 double harness_cpu_seconds(Harness *h);
 /* Starts pvbackd again (after a stop), with the same config. */
 int harness_start_pvbackd(Harness *h, const char *const *extra_args);

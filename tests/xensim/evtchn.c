@@ -222,13 +222,10 @@ struct xenevtchn_handle *xsim_evtchn_open(uint32_t domid, unsigned flags) {
 
 xenevtchn_handle *xenevtchn_open(struct xentoollog_logger *logger, unsigned int flags) {
         uint32_t domid;
-        const char *dir;
         int r;
 
         (void) logger;
-        r = xsim_dir(&dir);
-        if (r >= 0)
-                r = xsim_self_domid(&domid);
+        r = xsim_caller_domid(&domid);
         if (r < 0) {
                 errno = -r;
                 return NULL;

@@ -160,15 +160,12 @@ static void poke_reaper(void) {
 
 xenforeignmemory_handle *xenforeignmemory_open(struct xentoollog_logger *logger, unsigned open_flags) {
         struct xenforeignmemory_handle *f;
-        const char *dir;
         uint32_t domid;
         int r;
 
         (void) logger;
         (void) open_flags;
-        r = xsim_dir(&dir);
-        if (r >= 0)
-                r = xsim_self_domid(&domid);
+        r = xsim_caller_domid(&domid);
         if (r < 0) {
                 errno = -r;
                 return NULL;

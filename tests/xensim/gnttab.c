@@ -160,15 +160,12 @@ static bool release_entries(struct gmap *m, uint32_t n) {
 
 xengnttab_handle *xengnttab_open(struct xentoollog_logger *logger, unsigned open_flags) {
         struct xengntdev_handle *g;
-        const char *dir;
         uint32_t domid;
         int r;
 
         (void) logger;
         (void) open_flags;
-        r = xsim_dir(&dir);
-        if (r >= 0)
-                r = xsim_self_domid(&domid);
+        r = xsim_caller_domid(&domid);
         if (r < 0) {
                 errno = -r;
                 return NULL;

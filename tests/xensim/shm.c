@@ -359,3 +359,10 @@ void xsim_caches_reset(void) {
         xsim_evtchn_reset();
         xsim_ctl_reset();
 }
+
+int xsim_caller_domid(uint32_t *ret) {
+        const char *dir;
+        int r = xsim_dir(&dir);
+
+        return r < 0 ? r : xsim_self_domid(ret);
+}

@@ -129,6 +129,8 @@ struct xsim_dom {
 int xsim_dir(const char **ret);
 int xsim_path(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int xsim_self_domid(uint32_t *ret);
+/* The domain a library handle being opened acts as; -ENOENT without XENSIM_DIR. */
+int xsim_caller_domid(uint32_t *ret);
 int xsim_mutex_init_shared(pthread_mutex_t *m);
 int xsim_lock(pthread_mutex_t *m);
 void xsim_unlock(pthread_mutex_t *m);
