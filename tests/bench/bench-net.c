@@ -109,21 +109,6 @@ static double thread_cpu_s(void) {
         return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-        char cmd[1024];
-        va_list ap;
-        int r;
-
-        va_start(ap, fmt);
-        vsnprintf(cmd, sizeof cmd, fmt, ap);
-        va_end(ap);
-        r = system(cmd);
-        if (r != 0)
-                fprintf(stderr, "command failed (%d): %s\n", r, cmd);
-        return r;
-}
-
 static void on_signal(int sig) {
         (void) sig;
         interrupted = 1;
@@ -132,7 +117,7 @@ static void on_signal(int sig) {
 /* ---- namespaces, taps ---------------------------------------------------- */
 
 static int ns_create(const char *ns) {
-        return sh("ip netns add %s && ip netns exec %s sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; "
+        return harness_sh("ip netns add %s && ip netns exec %s sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; "
                   "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6' && ip -n %s link set lo up",
                   ns, ns, ns);
 }
@@ -158,7 +143,7 @@ static void leave_ns(void) {
 /* Moves ifname into ns, up, no address (all it receives is for another host,
  * and dropped right after the tap has counted it). */
 static int tap_to_ns(const char *ifname, const char *ns) {
-        return sh("ip link set %s netns %s && ip -n %s link set %s txqueuelen 1000 up", ifname, ns, ns, ifname);
+        return harness_sh("ip link set %s netns %s && ip -n %s link set %s txqueuelen 1000 up", ifname, ns, ns, ifname);
 }
 
 typedef struct DevStats {
@@ -858,7 +843,7 @@ static void run_queues(unsigned qi) {
         if (nf_shutdown(&nf) < 0 || ts_device_remove(&H, "vif", domid, 0, false) < 0)
                 fprintf(stderr, "closing %s did not go cleanly\n", vif);
         nf_close(&nf);
-        sh("ip netns del %s", NS_P);
+        harness_sh("ip netns del %s", NS_P);
         if (interrupted)
                 return;
 
@@ -890,7 +875,7 @@ out:
                 if (fb[i] >= 0)
                         close(fb[i]);
         }
-        sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; true", NS_A, NS_B);
+        harness_sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; true", NS_A, NS_B);
 }
 
 int main(void) {
@@ -935,7 +920,7 @@ int main(void) {
                 setenv("HARNESS_SHOW_LOG", "1", 1);
         }
         harness_finish(&H);
-        sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; true", NS_P, NS_A,
+        harness_sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; true", NS_P, NS_A,
            NS_B);
         if (interrupted) {
                 fprintf(stderr, "interrupted\n");

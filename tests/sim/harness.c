@@ -77,6 +77,20 @@ bool harness_log_contains(Harness *h, const char *s) {
         return found;
 }
 
+int harness_sh(const char *fmt, ...) {
+        char cmd[1024];
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        vsnprintf(cmd, sizeof cmd, fmt, ap);
+        va_end(ap);
+        r = system(cmd);
+        if (r != 0)
+                fprintf(stderr, "command failed (%d): %s\n", r, cmd);
+        return r;
+}
+
 double process_cpu_seconds(pid_t pid) {
         char p[64], buf[1024], *s;
         unsigned long utime, stime;

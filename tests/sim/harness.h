@@ -43,6 +43,9 @@ long harness_rss_kib(Harness *h);
 bool harness_wait_notify(Harness *h, const char *want, int timeout_ms);
 /* True if pvbackd's stderr so far contains s. */
 bool harness_log_contains(Harness *h, const char *s);
+/* Runs a shell command built from fmt; says on stderr when it fails.
+ * Returns system()'s status. */
+int harness_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* CPU time (user + system) a process / pvbackd has used so far, in seconds
  * (-1 if unknown). */
 double process_cpu_seconds(pid_t pid);

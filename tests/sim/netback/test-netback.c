@@ -38,20 +38,6 @@ static Harness H;
 static char NS_P[32], NS_G[32]; /* peer and guest namespaces */
 static int GTAP = -1;
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-        char cmd[1024];
-        va_list ap;
-        int r;
-        va_start(ap, fmt);
-        vsnprintf(cmd, sizeof cmd, fmt, ap);
-        va_end(ap);
-        r = system(cmd);
-        if (r != 0)
-                fprintf(stderr, "command failed (%d): %s\n", r, cmd);
-        return r;
-}
-
 typedef struct Pump Pump;
 static Pump *RUNNING_PUMP;
 static void pump_stop(Pump *p);
@@ -73,7 +59,7 @@ static int teardown(void **state) {
                 close(GTAP);
         GTAP = -1;
         (void) system("ip netns del pvbnb-dummy 2>/dev/null");
-        sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; true", NS_P, NS_G);
+        harness_sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; true", NS_P, NS_G);
         r = harness_finish_checked(&H);
         return r;
 }
@@ -199,13 +185,13 @@ static int recv_tcp_from(NetFront *nf, NfFrame *rf, uint16_t sport, int ms) {
 
 /* A namespace without IPv6, so that only the test's own frames flow. */
 static void ns_create(const char *ns) {
-        sh("ip netns add %s 2>/dev/null; ip netns exec %s sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; "
+        harness_sh("ip netns add %s 2>/dev/null; ip netns exec %s sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; "
            "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6'", ns, ns);
 }
 
 static void move_tap(const char *ifname, const char *ns, const char *addr, const char *mac) {
         ns_create(ns);
-        assert_int_equal(sh("ip link set %s netns %s && ip -n %s link set lo up && "
+        assert_int_equal(harness_sh("ip link set %s netns %s && ip -n %s link set lo up && "
                             "ip -n %s link set %s address %s && ip -n %s addr add %s dev %s && ip -n %s link set %s up",
                             ifname, ns, ns, ns, ifname, mac, ns, addr, ifname, ns, ifname),
                          0);
@@ -529,12 +515,12 @@ static void test_probe_creates_tap_and_keys(void **state) {
         snprintf(vif, sizeof vif, "vif1.0");
         assert_true(if_nametoindex(vif) > 0);
         /* down, with the MTU we were given */
-        assert_int_equal(sh("ip link show vif1.0 | grep -q 'mtu 1400' && ! ip link show vif1.0 | grep -q ',UP'"), 0);
+        assert_int_equal(harness_sh("ip link show vif1.0 | grep -q 'mtu 1400' && ! ip link show vif1.0 | grep -q ',UP'"), 0);
         /* a rename (vifname=) does not lose it: still served by ifindex */
-        assert_int_equal(sh("ip link set vif1.0 name pvbren%d", (int) getpid() % 10000), 0);
+        assert_int_equal(harness_sh("ip link set vif1.0 name pvbren%d", (int) getpid() % 10000), 0);
         /* detach: the tap goes with the device */
         assert_int_equal(ts_device_remove(&H, "vif", 1, 0, false), 0);
-        for (int i = 0; i < 100 && sh("ip link show pvbren%d >/dev/null 2>&1", (int) getpid() % 10000) == 0; i++)
+        for (int i = 0; i < 100 && harness_sh("ip link show pvbren%d >/dev/null 2>&1", (int) getpid() % 10000) == 0; i++)
                 usleep(20000);
         assert_int_not_equal(system("ip link show vif1.0 >/dev/null 2>&1"), 0);
 }
@@ -542,7 +528,7 @@ static void test_probe_creates_tap_and_keys(void **state) {
 static void test_tap_failure_reported(void **state) {
         (void) state;
         /* Something else already owns the name. */
-        assert_int_equal(sh("ip link add vif2.0 type bridge"), 0);
+        assert_int_equal(harness_sh("ip link add vif2.0 type bridge"), 0);
         guest_vif(2, 0, NULL);
         wait_be(2, 0, "state", "2");
         assert_be(2, 0, "pvbackd-status", "error");
@@ -550,7 +536,7 @@ static void test_tap_failure_reported(void **state) {
         assert_non_null(e);
         assert_non_null(strstr(e, "vif2.0"));
         free(e);
-        sh("ip link del vif2.0");
+        harness_sh("ip link del vif2.0");
         /* bad toolstack values are reported the same way */
         guest_vif(3, 0, (const char *const[]) { "rate", "fast", NULL });
         wait_be(3, 0, "pvbackd-status", "error");
@@ -632,7 +618,7 @@ static int peer_bridge(NetFront *nf, bool peer_vnet) {
         fd = open_tap(peer, peer_vnet, 0);
         assert_true(fd >= 0);
         ns_create(NS_P);
-        assert_int_equal(sh("ip link set %s netns %s && ip link set %s netns %s && "
+        assert_int_equal(harness_sh("ip link set %s netns %s && ip link set %s netns %s && "
                             "ip -n %s link add br0 mtu 9000 type bridge && ip -n %s link set br0 up && "
                             "ip -n %s link set %s mtu 9000 master br0 up && ip -n %s link set %s mtu 9000 master br0 up",
                             vif, NS_P, peer, NS_P, NS_P, NS_P, NS_P, vif, NS_P, peer),
@@ -768,7 +754,7 @@ static void test_gso_to_guest(void **state) {
                 }
                 close(peer);
                 nf_close(&nf);
-                sh("ip netns del %s", NS_P);
+                harness_sh("ip netns del %s", NS_P);
         }
         free(rf);
 }
@@ -812,7 +798,7 @@ static void test_hostile_frontends(void **state) {
         assert_int_equal(nf_connect(&good, &H, 20, 0, &o), 0);
         snprintf(vif, sizeof vif, "vif20.0");
         move_tap(vif, NS_P, "10.201.20.1/24", "fe:ff:ff:ff:ff:ff");
-        assert_int_equal(sh("ip -n %s neigh add 10.201.20.2 lladdr 00:16:3e:00:14:00 dev vif20.0", NS_P), 0);
+        assert_int_equal(harness_sh("ip -n %s neigh add 10.201.20.2 lladdr 00:16:3e:00:14:00 dev vif20.0", NS_P), 0);
         ping_raw(&good, 20);
 
         for (unsigned i = 0; i < 4; i++) {
