@@ -99,42 +99,30 @@ int tap_set_offload(int fd, unsigned flags) {
         return 0;
 }
 
-static int ifreq_by_index(Vif *v, struct ifreq *ifr) {
-        /* Our name may be stale after a rename: look it up by ifindex. */
+/* An interface ioctl on our tap. It is found by ifindex: after a vifname=
+ * rename the name we created it with is stale. */
+static int tap_ifreq_ioctl(Vif *v, unsigned long request, struct ifreq *ifr) {
+        _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+        if (s < 0)
+                return negative_errno();
         if (!if_indextoname((unsigned) v->ifindex, ifr->ifr_name))
+                return negative_errno();
+        if (ioctl(s, request, ifr) < 0)
                 return negative_errno();
         return 0;
 }
 
 int tap_set_mtu(Vif *v, unsigned mtu) {
-        struct ifreq ifr = {};
-        _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        int r;
+        struct ifreq ifr = { .ifr_mtu = (int) mtu };
 
-        if (s < 0)
-                return negative_errno();
-        r = ifreq_by_index(v, &ifr);
-        if (r < 0)
-                return r;
-        ifr.ifr_mtu = (int) mtu;
-        if (ioctl(s, SIOCSIFMTU, &ifr) < 0)
-                return negative_errno();
-        return 0;
+        return tap_ifreq_ioctl(v, SIOCSIFMTU, &ifr);
 }
 
 int tap_set_mac(Vif *v, const uint8_t mac[6]) {
         struct ifreq ifr = {};
-        _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        int r;
 
-        if (s < 0)
-                return negative_errno();
-        r = ifreq_by_index(v, &ifr);
-        if (r < 0)
-                return r;
         ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
         memcpy(ifr.ifr_hwaddr.sa_data, mac, 6);
-        if (ioctl(s, SIOCSIFHWADDR, &ifr) < 0)
-                return negative_errno();
-        return 0;
+        return tap_ifreq_ioctl(v, SIOCSIFHWADDR, &ifr);
 }
