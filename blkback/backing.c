@@ -34,6 +34,17 @@ static uint64_t read_sysfs_u64(dev_t rdev, const char *attr) {
         return v;
 }
 
+/* Whether the device does secure erase, asked without touching data: the
+ * kernel (block/ioctl.c blk_ioctl_secure_erase(), since 5.19 and in 6.1)
+ * answers EOPNOTSUPP before looking at the range when the device has no
+ * secure erase, and EINVAL for a range past the end when it has. Needs a
+ * writable fd (else EBADF: no). */
+static bool has_secure_erase(int fd, uint64_t size) {
+        uint64_t range[2] = { size / BLK_SECTOR_SIZE * BLK_SECTOR_SIZE, BLK_SECTOR_SIZE };
+
+        return ioctl(fd, BLKSECDISCARD, range) < 0 && errno == EINVAL;
+}
+
 static int query_store(BlkBacking *b, char **ret_error) {
         struct stat st;
 
@@ -55,6 +66,7 @@ static int query_store(BlkBacking *b, char **ret_error) {
                 b->physical_sector_size = pbsz;
                 b->discard = read_sysfs_u64(st.st_rdev, "queue/discard_max_bytes") > 0;
                 b->discard_granularity = (uint32_t) read_sysfs_u64(st.st_rdev, "queue/discard_granularity");
+                b->secure_discard = !b->read_only && has_secure_erase(b->fd, size);
         } else if (S_ISREG(st.st_mode)) {
                 b->block_device = false;
                 b->size = (uint64_t) st.st_size;

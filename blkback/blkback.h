@@ -5,9 +5,11 @@
  * devices through libaio. xenbus.c is the control plane (probe, connect,
  * disconnect, published keys); ring.c copies and validates requests in the
  * three ABIs; io.c moves the data (grant copy into daemon buffers, libaio,
- * completions through an eventfd in sd-event); backing.c opens the store;
+ * completions through an eventfd in sd-event); persistent.c keeps the
+ * persistently mapped grants of frontends that use them; backing.c opens the store;
  * vpd.c builds the SCSI VPD pages Windows takes its disk serial from. */
 
+#include <assert.h>
 #include <libaio.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,6 +36,7 @@ typedef struct BlkBacking {
         uint64_t size;   /* bytes */
         uint32_t physical_sector_size;
         bool discard;    /* the store can punch holes / discard */
+        bool secure_discard; /* a block device with secure erase (BLKSECDISCARD) */
         uint32_t discard_granularity;
         dev_t st_dev, st_rdev;
         ino_t st_ino;
@@ -77,8 +80,37 @@ typedef enum BlkAbi {
 typedef struct BlkSegment {
         uint32_t gref;
         uint8_t first_sect, last_sect;
-        void *page; /* daemon buffer, while in flight (NULL when the request is mapped) */
+        void *page;       /* daemon buffer, while in flight (NULL when mapped, or persistent and zero-copy) */
+        void *persistent; /* the persistently mapped guest page (persistent.c), not owned */
 } BlkSegment;
+
+/* ---- persistent grants (persistent.c) ---- */
+
+/* Grants mapped persistently per queue, as Linux blkback's default
+ * (xen_blkif_max_pgrants); past it, and past the guest's
+ * max-grants-per-guest, segments are grant-copied. */
+#define BLK_PERSISTENT_MAX_PER_QUEUE 1056u
+
+
+typedef struct BlkPersistentGrant {
+        uint32_t gref;
+        GrantMapping map; /* one writable page; addr NULL = free slot */
+} BlkPersistentGrant;
+
+typedef struct BlkPersistentTable {
+        BlkPersistentGrant *slots; /* NULL: persistent grants not in use on this queue */
+        unsigned capacity, n, max;
+} BlkPersistentTable;
+
+int blk_persistent_init(BlkPersistentTable *t, unsigned max);
+/* The mapped page of gref, mapping it on first use. NULL with *ret_error:
+ * -ENOSPC (the table is full) or -EDQUOT (the guest's grant cap): copy
+ * instead; anything else: the grant cannot be mapped (a bad request). */
+void *blk_persistent_get(BlkPersistentTable *t, XenbusDevice *d, uint32_t gref, int *ret_error);
+/* Unmaps everything (no I/O may use the pages any more). */
+void blk_persistent_free(BlkPersistentTable *t, XenbusDevice *d);
+/* An abandoned I/O may still use the pages: keep them mapped for good. */
+void blk_persistent_abandon(BlkPersistentTable *t);
 
 /* How a request's data reaches the guest: grant copy through daemon
  * buffers (one more copy of every byte, but no guest page is ever under
@@ -145,6 +177,7 @@ struct BlkQueue {
         void **free_pages;
         unsigned n_free, n_allocated, max_pages;
         void *indirect_buf;    /* BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST pages */
+        BlkPersistentTable persistent; /* when the frontend uses persistent grants */
 };
 
 /* Maps and initialises the back ring of q for its ABI. */
@@ -171,6 +204,7 @@ const char *blk_segments_check(const BlkRequest *r, uint64_t disk_sectors);
 typedef struct BlkStats {
         uint64_t rd_req, wr_req, flush_req, discard_req, bad_req, io_errors;
         uint64_t mapped_req, map_fallbacks;
+        uint64_t persistent_segs, persistent_copied; /* segments on persistent maps, and past the bound */
 } BlkStats;
 
 typedef struct BlkDiscardWorker BlkDiscardWorker;
@@ -191,6 +225,9 @@ typedef struct Blkback {
         bool map_safe;           /* mapping is allowed for this store (direct-io-safe or local) */
         bool logged_map_quota;
         bool direct_io_safe;     /* backend node direct-io-safe=1 (the toolstack vouches for O_DIRECT) */
+        bool offer_persistent;   /* feature-persistent as published (pvbackd.conf [disk] persistent-grants) */
+        bool persistent;         /* both sides offered feature-persistent (this connection) */
+        bool abandoned_io;       /* blk_io_stop() left I/O with the kernel: keep persistent maps */
 
         /* online resize (resize.c) */
         int inotify_fd;

@@ -29,6 +29,7 @@ typedef struct BlkDiscardJob {
         struct BlkDiscardJob *next;
         BlkRequest *req; /* identifies the request; never touched by the worker */
         uint64_t offset, length;
+        bool secure;     /* BLKIF_DISCARD_SECURE: BLKSECDISCARD (devices that offered it) */
         int result;      /* 0 or a negative errno */
 } BlkDiscardJob;
 
@@ -69,12 +70,14 @@ static void worker_unref_locked(BlkDiscardWorker *w) {
                 worker_free(w);
 }
 
-static int discard_range(const BlkDiscardWorker *w, uint64_t offset, uint64_t length) {
+static int discard_range(const BlkDiscardWorker *w, uint64_t offset, uint64_t length, bool secure) {
         int k;
 
+        if (secure && !w->block_device)
+                return -EOPNOTSUPP; /* never offered for files */
         if (w->block_device) {
                 uint64_t range[2] = { offset, length };
-                k = ioctl(w->fd, BLKDISCARD, range);
+                k = ioctl(w->fd, secure ? BLKSECDISCARD : BLKDISCARD, range);
         } else
                 k = fallocate(w->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) offset, (off_t) length);
         return k < 0 ? negative_errno() : 0;
@@ -97,7 +100,7 @@ static void *worker_main(void *userdata) {
                         w->todo_tail = &w->todo;
                 pthread_mutex_unlock(&w->lock);
 
-                j->result = discard_range(w, j->offset, j->length);
+                j->result = discard_range(w, j->offset, j->length, j->secure);
 
                 pthread_mutex_lock(&w->lock);
                 if (w->stop) {
@@ -203,6 +206,7 @@ int blk_discard_submit(Blkback *bb, BlkRequest *r) {
                 .req = r,
                 .offset = r->sector * BLK_SECTOR_SIZE,
                 .length = r->nr_sectors * BLK_SECTOR_SIZE,
+                .secure = r->discard_flag & BLKIF_DISCARD_SECURE,
         };
         pthread_mutex_lock(&bb->discard->lock);
         *bb->discard->todo_tail = j;

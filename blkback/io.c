@@ -9,6 +9,8 @@
  * grants are mapped -- read-only for a WRITE payload, writable for a READ
  * target -- the I/O runs on the mapping, and the mapping is gone before the
  * response is pushed; only where the store is safe for I/O on guest pages.
+ * A frontend that agreed on persistent grants (Linux) gets neither: its
+ * refs are mapped once and kept (persistent.c), and the I/O runs on them.
  * I/O goes through one libaio context per device, submitted in batches,
  * with completions signalled on an eventfd watched by sd-event. Flushes are
  * IOCB_CMD_FDSYNC, so even they never block the event loop. */
@@ -166,6 +168,15 @@ static void copy_segments(CopyBatch *c, BlkRequest *r, bool to_guest) {
                 uint16_t len = (uint16_t) ((s->last_sect - s->first_sect + 1) * BLK_SECTOR_SIZE);
                 int q;
 
+                if (s->persistent) {
+                        /* Mapped for good: zero copy, or a bounce buffer
+                         * where the store is not safe for I/O on guest pages. */
+                        if (s->page && to_guest)
+                                memcpy((uint8_t *) s->persistent + off, (uint8_t *) s->page + off, len);
+                        else if (s->page)
+                                memcpy((uint8_t *) s->page + off, (uint8_t *) s->persistent + off, len);
+                        continue;
+                }
                 if (c->b.n == GRANT_COPY_BATCH_MAX)
                         copy_flush(c);
                 c->owner[c->b.n] = r;
@@ -215,7 +226,9 @@ static void prep_rw(Blkback *bb, BlkRequest *r) {
 
         for (unsigned i = 0; i < r->nr_segments; i++) {
                 BlkSegment *s = &r->seg[i];
-                uint8_t *page = r->map.addr ? (uint8_t *) r->map.addr + (size_t) i * XEN_PAGE_SIZE_BYTES : s->page;
+                uint8_t *page = r->map.addr   ? (uint8_t *) r->map.addr + (size_t) i * XEN_PAGE_SIZE_BYTES
+                                : s->page     ? s->page
+                                              : s->persistent;
                 r->iov[i].iov_base = page + s->first_sect * BLK_SECTOR_SIZE;
                 r->iov[i].iov_len = (size_t) (s->last_sect - s->first_sect + 1) * BLK_SECTOR_SIZE;
                 total += r->iov[i].iov_len;
@@ -279,6 +292,39 @@ static int map_request(Blkback *bb, BlkRequest *r) {
         return 0;
 }
 
+/* A persistent-grants connection: each segment's page from the queue's
+ * table (mapped on first use). The I/O runs on it where the store is safe
+ * for I/O on guest pages, else through a daemon buffer copied with memcpy;
+ * past the table's bound or the guest's grant cap the segment is
+ * grant-copied; a ref that cannot be mapped fails the request. */
+static void persistent_segments(Blkback *bb, BlkQueue *q, BlkRequest *r) {
+        for (unsigned i = 0; i < r->nr_segments && r->status == BLKIF_RSP_OKAY; i++) {
+                BlkSegment *s = &r->seg[i];
+                int k;
+
+                s->persistent = blk_persistent_get(&q->persistent, bb->dev, s->gref, &k);
+                if (s->persistent) {
+                        bb->stats.persistent_segs++;
+                        if (bb->map_safe)
+                                continue;
+                } else if (k == -ENOSPC || k == -EDQUOT)
+                        bb->stats.persistent_copied++;
+                else {
+                        XenbusDevice *d = bb->dev;
+
+                        bb->stats.bad_req++;
+                        if (ratelimit_below(&d->ratelimit))
+                                log_dev_warning_errno(d, k, "queue %u: bad request (id %" PRIu64
+                                                      "): cannot map grant %" PRIu32 " persistently: %m",
+                                                      q->index, r->id, s->gref);
+                        r->status = BLKIF_RSP_ERROR;
+                        break;
+                }
+                if (!(s->page = page_get(q)))
+                        r->status = BLKIF_RSP_ERROR;
+        }
+}
+
 /* Submits n iocbs; the ones the kernel refused complete with an error. */
 static void submit(Blkback *bb, BlkRequest **reqs, unsigned n) {
         struct iocb *cbs[BLK_BUDGET + 1];
@@ -307,7 +353,9 @@ static void submit(Blkback *bb, BlkRequest **reqs, unsigned n) {
 static bool do_discard(Blkback *bb, BlkRequest *r) {
         int k;
 
-        if (!bb->discard_enable || !bb->backing.discard) {
+        if (!bb->discard_enable || !bb->backing.discard ||
+            ((r->discard_flag & BLKIF_DISCARD_SECURE) && !bb->backing.secure_discard)) {
+                /* Secure discard only where discard-secure=1 was offered. */
                 r->status = BLKIF_RSP_EOPNOTSUPP;
                 return true;
         }
@@ -425,7 +473,9 @@ void blk_queue_handler(EvtchnPort *p, void *userdata) {
                         request_free(r);
                         continue;
                 }
-                if (!want_map(bb, r) || map_request(bb, r) < 0)
+                if (bb->persistent)
+                        persistent_segments(bb, q, r);
+                else if (!want_map(bb, r) || map_request(bb, r) < 0)
                         for (unsigned k = 0; k < nseg; k++)
                                 if (!(r->seg[k].page = page_get(q)))
                                         r->status = BLKIF_RSP_ERROR;
@@ -479,6 +529,20 @@ void blk_queue_handler(EvtchnPort *p, void *userdata) {
 
 /* ---- completions ---- */
 
+#define BLK_PUSH_BYTES (256u << 10) /* answered in efd_handler() before copying more */
+
+static void respond_now(Blkback *bb, CopyBatch *copy, BlkRequest **done, unsigned *n_done, unsigned touched) {
+        copy_flush(copy);
+        for (unsigned i = 0; i < *n_done; i++)
+                request_complete(done[i]);
+        *n_done = 0;
+        for (unsigned i = 0; i < bb->n_queues; i++) {
+                BlkQueue *q = &bb->queues[i];
+                if ((touched & (1u << i)) && q->back_ring && blk_ring_push(q))
+                        (void) evtchn_notify(q->port);
+        }
+}
+
 static int efd_handler(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Blkback *bb = userdata;
         struct io_event ev[BLK_EVENTS];
@@ -501,10 +565,22 @@ static int efd_handler(sd_event_source *s, int fd, uint32_t revents, void *userd
                 n = io_getevents(bb->aio, 0, BLK_EVENTS, ev, &zero);
                 if (n <= 0)
                         break;
+                uint64_t bytes = 0;
+
                 grant_copy_init(&copy.b, bb->dev->backend->xgt);
                 for (int i = 0; i < n; i++) {
                         BlkRequest *r = ev[i].data;
                         long res = (long) ev[i].res;
+
+                        if (bytes >= BLK_PUSH_BYTES) {
+                                /* Large requests: answer what is copied so far,
+                                 * so the frontend refills the ring while we copy
+                                 * the rest (measured: the daemon idled between
+                                 * batches of 1 MiB requests). */
+                                respond_now(bb, &copy, done, &n_done, touched);
+                                bytes = 0;
+                        }
+                        bytes += r->nr_sectors * BLK_SECTOR_SIZE;
 
                         bb->inflight--;
                         r->in_aio = false;
@@ -637,6 +713,7 @@ void blk_io_stop(Blkback *bb) {
                         }
                 }
                 n_abandoned_contexts++;
+                bb->abandoned_io = true; /* persistent maps stay too */
                 bb->aio = 0;
                 bb->inflight = 0;
         } else if (bb->aio) {

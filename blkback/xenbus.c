@@ -93,7 +93,12 @@ static void publish_disk(Blkback *bb, XsBatch *pub) {
                 xs_batch_printf(pub, d->backend_path, "discard-granularity", "%u",
                                 MAX(bb->backing.discard_granularity, BLK_SECTOR_SIZE));
                 xs_batch_printf(pub, d->backend_path, "discard-alignment", "0");
+                if (bb->backing.secure_discard)
+                        xs_batch_printf(pub, d->backend_path, "discard-secure", "1");
+                else
+                        xs_batch_rm(pub, d->backend_path, "discard-secure");
         } else {
+                xs_batch_rm(pub, d->backend_path, "discard-secure");
                 xs_batch_rm(pub, d->backend_path, "feature-discard");
                 xs_batch_rm(pub, d->backend_path, "discard-granularity");
                 xs_batch_rm(pub, d->backend_path, "discard-alignment");
@@ -112,6 +117,7 @@ static void publish_disk(Blkback *bb, XsBatch *pub) {
 static void publish_transport(Blkback *bb, XsBatch *pub) {
         XenbusDevice *d = bb->dev;
         const PvbackdConfig *c = &d->backend->config;
+        const ConfigDisk *cd = configured_disk(bb);
 
         bb->max_indirect = c->max_indirect_segments;
         if (bb->max_indirect > BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * BLK_SEGS_PER_INDIRECT_PAGE)
@@ -126,6 +132,13 @@ static void publish_transport(Blkback *bb, XsBatch *pub) {
                 xs_batch_rm(pub, d->backend_path, "feature-max-indirect-segments");
         xs_batch_printf(pub, d->backend_path, "feature-flush-cache", "1");
         xs_batch_printf(pub, d->backend_path, "feature-barrier", "1");
+        /* On by default: measured with tests/bench/bench-blk.c (README
+         * "## Block backend"); pvbackd.conf can switch it off per disk. */
+        bb->offer_persistent = !cd || cd->persistent_grants;
+        if (bb->offer_persistent)
+                xs_batch_printf(pub, d->backend_path, "feature-persistent", "1");
+        else
+                xs_batch_rm(pub, d->backend_path, "feature-persistent");
 }
 
 static int open_backing(Blkback *bb, const char *path) {
@@ -267,11 +280,17 @@ void blk_unmap_queues(Blkback *bb) {
                 blk_ring_detach(q);
                 xenbus_unmap_grants(bb->dev, &q->ring_map);
                 blk_queue_free_pages(q);
+                if (bb->abandoned_io)
+                        blk_persistent_abandon(&q->persistent);
+                else
+                        blk_persistent_free(&q->persistent, bb->dev);
                 q->stopped = false;
                 q->barrier_waiting = q->barrier_active = false;
                 q->barrier = NULL;
         }
         bb->n_queues = 0;
+        bb->abandoned_io = false;
+        bb->persistent = false;
 }
 
 static int map_queue(Blkback *bb, BlkQueue *q, const char *dir, unsigned order, BlkAbi abi) {
@@ -310,7 +329,7 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
         Blkback *bb = d->data;
         const PvbackdConfig *c = &d->backend->config;
         _cleanup_free_ char *protocol = NULL;
-        uint64_t nq = 1, order = 0, port;
+        uint64_t nq = 1, order = 0, port, v = 0;
         unsigned max_order = MIN(c->max_ring_page_order, RING_PAGE_ORDER_MAX);
         unsigned max_queues = MAX(1u, MIN(c->max_queues, BLK_MAX_QUEUES));
         BlkAbi abi = BLK_ABI_NATIVE;
@@ -341,6 +360,11 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
         } else if (r != -ENOENT)
                 return xenbus_device_set_error(d, r, "%s/protocol is invalid", d->frontend_path);
 
+        /* Persistent grants only when both sides offered them (blkif.h);
+         * Windows never does. */
+        r = xenbus_read_frontend_uint(d, "feature-persistent", 1, &v);
+        bb->persistent = bb->offer_persistent && r >= 0 && v == 1;
+
         blk_backing_refresh_size(&bb->backing);
         update_map_policy(bb);
         bb->n_queues = (unsigned) nq;
@@ -359,6 +383,10 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
                 r = map_queue(bb, q, dir, (unsigned) order, abi);
                 if (r < 0)
                         goto fail;
+                if (bb->persistent && blk_persistent_init(&q->persistent, BLK_PERSISTENT_MAX_PER_QUEUE) < 0) {
+                        r = xenbus_device_set_error(d, -ENOMEM, "out of memory");
+                        goto fail;
+                }
                 evpath = path_join(dir, "event-channel");
                 r = evpath ? xs_read_uint(d->backend->xs, XBT_NULL, evpath, UINT32_MAX, &port) : -ENOMEM;
                 if (r < 0) {
@@ -380,8 +408,8 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
         }
         /* The size may have changed since InitWait. */
         xs_batch_printf(pub, d->backend_path, "sectors", "%" PRIu64, bb->backing.size / BLK_SECTOR_SIZE);
-        log_dev_info(d, "%u queue(s), %u-page rings, protocol %s, %s", bb->n_queues, 1u << order,
-                     protocol ?: "native", bb->backing.path);
+        log_dev_info(d, "%u queue(s), %u-page rings, protocol %s, %s%s", bb->n_queues, 1u << order,
+                     protocol ?: "native", bb->backing.path, bb->persistent ? ", persistent grants" : "");
         for (unsigned i = 0; i < bb->n_queues; i++)
                 evtchn_port_kick(bb->queues[i].port); /* requests queued before we connected */
         return 0;
@@ -406,9 +434,11 @@ static int vbd_disconnect(XenbusDevice *d) {
         log_dev_info(d,
                      "Disconnecting: %" PRIu64 " reads, %" PRIu64 " writes (%" PRIu64 " grant-mapped, %" PRIu64
                      " fell back to copy), %" PRIu64 " flushes, %" PRIu64 " discards, %" PRIu64
-                     " bad requests, %" PRIu64 " I/O errors",
+                     " bad requests, %" PRIu64 " I/O errors; %" PRIu64 " segments on persistent grants, %" PRIu64
+                     " copied past their bound",
                      bb->stats.rd_req, bb->stats.wr_req, bb->stats.mapped_req, bb->stats.map_fallbacks,
-                     bb->stats.flush_req, bb->stats.discard_req, bb->stats.bad_req, bb->stats.io_errors);
+                     bb->stats.flush_req, bb->stats.discard_req, bb->stats.bad_req, bb->stats.io_errors,
+                     bb->stats.persistent_segs, bb->stats.persistent_copied);
         for (unsigned i = 0; i < bb->n_queues; i++) {
                 blk_queue_stop(&bb->queues[i]);
         }

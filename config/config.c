@@ -319,7 +319,7 @@ struct ConfigParser {
         char *named_header;      /* its header as written, for messages: 'guest "web01"' */
         ConfigGuest *guest;      /* [guest]: the section being parsed */
         ConfigDisk *disk;        /* [disk]: the section being parsed */
-        unsigned disk_seen_serial, disk_seen_grant_map; /* lines of its keys, 0 if not yet */
+        unsigned disk_seen_serial, disk_seen_grant_map, disk_seen_persistent; /* lines of its keys, 0 if not yet */
 
         int r;                   /* first error, 0 if none so far */
         char *error;             /* message for it */
@@ -498,17 +498,19 @@ static int disk_section_open(ConfigParser *p, const char *name) {
                 return parser_fail(p, -ENOMEM, "out of memory");
         c->disks = d;
         d = &c->disks[c->n_disks];
-        *d = (ConfigDisk) { .params = strdup(name), .grant_map = CONFIG_GRANT_MAP_AUTO, .line = p->line_no };
+        *d = (ConfigDisk) { .params = strdup(name), .grant_map = CONFIG_GRANT_MAP_AUTO, .persistent_grants = true,
+                            .line = p->line_no };
         if (!d->params)
                 return parser_fail(p, -ENOMEM, "out of memory");
         c->n_disks++;
         p->disk = d;
-        p->disk_seen_serial = p->disk_seen_grant_map = 0;
+        p->disk_seen_serial = p->disk_seen_grant_map = p->disk_seen_persistent = 0;
         return 0;
 }
 
 /* serial = <1..20 printable ASCII characters, no spaces at either end>
- * grant-map = auto | never | always */
+ * grant-map = auto | never | always
+ * persistent-grants = yes | no */
 static int disk_section_assign(ConfigParser *p, const char *key, const char *value) {
         ConfigDisk *d = p->disk;
         size_t n = strlen(value);
@@ -544,6 +546,19 @@ static int disk_section_assign(ConfigParser *p, const char *key, const char *val
                         return parser_fail(p, -EINVAL, "[%s] %s = %s: expected auto|never|always", p->named_header,
                                            key, value);
                 p->disk_seen_grant_map = p->line_no;
+                return 0;
+        }
+        if (strcmp(key, "persistent-grants") == 0) {
+                const char *reason;
+                int r;
+
+                if (p->disk_seen_persistent > 0)
+                        return parser_fail(p, -EINVAL, "[%s] %s = %s: duplicate key, already set on line %u",
+                                           p->named_header, key, value, p->disk_seen_persistent);
+                r = parse_boolean_strict(value, &d->persistent_grants, &reason);
+                if (r < 0)
+                        return parser_fail(p, r, "[%s] %s = %s: %s", p->named_header, key, value, reason);
+                p->disk_seen_persistent = p->line_no;
                 return 0;
         }
         return parser_fail(p, -EINVAL, "[%s] %s = %s: unknown key", p->named_header, key, value);

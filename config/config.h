@@ -81,6 +81,7 @@ typedef struct ConfigDisk {
         char *params;
         char *serial;         /* serial = 1..20 printable ASCII characters, or NULL (derived) */
         int grant_map;        /* grant-map = auto|never|always (ConfigGrantMap), default auto */
+        bool persistent_grants; /* persistent-grants = yes|no: offer feature-persistent, default yes */
         unsigned line;
 } ConfigDisk;
 

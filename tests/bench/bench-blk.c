@@ -6,10 +6,13 @@
  * read/write, through pvbackd-sim (a frontend in this process), next to fio
  * (libaio, O_DIRECT) run directly on the same backing in the same run,
  * which is the limit. Each workload that decides the data-movement policy
- * runs three times on the same connected disk, switched by rewriting
+ * runs three times on the same connected disk of a frontend without
+ * persistent grants (as Windows xenvbd), switched by rewriting
  * pvbackd.conf ([disk "<params>"] grant-map = never | always | auto) and
  * SIGHUP: grant copy, grant mapping, and the chosen policy (auto: map from
- * BLK_MAP_MIN_SEGMENTS segments). Backings: a tmpfs file and, as root, a
+ * BLK_MAP_MIN_SEGMENTS segments); then once on a second guest's disk on the
+ * same backing whose frontend uses persistent grants as Linux blkfront does
+ * (its copy into and out of its grant pool included). Backings: a tmpfs file and, as root, a
  * loop device on it. Reports IOPS, MB/s, p50/p99 latency, the daemon's CPU
  * time per I/O, the ratios, and the daemon's memory per connected queue.
  * Lines are "name value unit". */
@@ -48,6 +51,14 @@ static const Workload workloads[] = {
         { "seqread-1m-qd4", "read", false, false, 2048, 4, true },
         { "seqwrite-1m-qd4", "write", true, false, 2048, 4, true },
 };
+
+/* BLK_BENCH_ONLY=<substring of workload names>, BLK_BENCH_BACKING=tmpfs|loop
+ * and BLK_BENCH_POLICY=<list of copy, map, auto, persistent> narrow a run
+ * (profiling); unset, everything runs. */
+static bool selected(const char *var, const char *name) {
+        const char *v = getenv(var);
+        return !v || !*v || strstr(name, v) || strstr(v, name);
+}
 
 static const char *const policies[] = { "never", "always", "auto" };
 static const char *const policy_label[] = { "copy", "map", "auto" };
@@ -90,8 +101,22 @@ static uint32_t rnd(uint32_t *s) {
         return *s;
 }
 
+/* The Linux blkfront copy with persistent grants: a WRITE's data copied
+ * from the request's own pages (bio) into the pool pages before it is
+ * queued, a READ's out of them once answered. */
+static void frontend_copy(BlkFront *f, uint8_t *bio, unsigned slot, unsigned pages, bool to_pool) {
+        for (unsigned p = 0; p < pages; p++) {
+                uint8_t *b = bio + ((size_t) slot * pages + p) * 4096;
+                if (to_pool)
+                        memcpy(bf_page(f, slot * pages + p), b, 4096);
+                else
+                        memcpy(b, bf_page(f, slot * pages + p), 4096);
+        }
+}
+
 static Result run_pvbackd(Harness *h, BlkFront *f, const Workload *w) {
         unsigned pages = w->bs_sectors / 8, qd = w->qd;
+        uint8_t *bio = f->persistent ? calloc((size_t) qd * pages, 4096) : NULL;
         uint64_t disk_sectors = DISK_BYTES / 512, next_seq = 0, ios = 0;
         size_t cap = 1 << 20, nlat = 0;
         double *lat = malloc(cap * sizeof(double)), start[64], t0, t1, cpu0, cpu1;
@@ -102,9 +127,11 @@ static Result run_pvbackd(Harness *h, BlkFront *f, const Workload *w) {
                 BfReq r;
                 uint64_t sector = w->random ? (rnd(&seed) % (disk_sectors / w->bs_sectors)) * w->bs_sectors
                                             : (next_seq += w->bs_sectors) % disk_sectors;
+                start[i] = now_s();
+                if (bio && w->write)
+                        frontend_copy(f, bio, i, pages, true);
                 bf_build_rw(f, &r, w->write, sector, i * pages, 0, w->bs_sectors, false, i);
                 r.id = i;
-                start[i] = now_s();
                 bf_put(f, 0, &r);
         }
         bf_push(f, 0);
@@ -117,6 +144,7 @@ static Result run_pvbackd(Harness *h, BlkFront *f, const Workload *w) {
                 if (n <= 0) {
                         fprintf(stderr, "%s: no response for 5 s\n", w->name);
                         free(lat);
+                        free(bio);
                         return res;
                 }
                 for (int k = 0; k < n; k++) {
@@ -125,8 +153,12 @@ static Result run_pvbackd(Harness *h, BlkFront *f, const Workload *w) {
                         if (rs[k].status != BLKIF_RSP_OKAY || i >= qd) {
                                 fprintf(stderr, "%s: status %d\n", w->name, rs[k].status);
                                 free(lat);
+                                free(bio);
                                 return res;
                         }
+                        if (bio && !w->write)
+                                frontend_copy(f, bio, i, pages, false);
+                        t = now_s();
                         if (nlat < cap)
                                 lat[nlat++] = t - start[i];
                         ios++;
@@ -134,9 +166,11 @@ static Result run_pvbackd(Harness *h, BlkFront *f, const Workload *w) {
                                 continue;
                         uint64_t sector = w->random ? (rnd(&seed) % (disk_sectors / w->bs_sectors)) * w->bs_sectors
                                                     : (next_seq += w->bs_sectors) % disk_sectors;
+                        start[i] = now_s();
+                        if (bio && w->write)
+                                frontend_copy(f, bio, i, pages, true);
                         bf_build_rw(f, &r, w->write, sector, i * pages, 0, w->bs_sectors, false, i);
                         r.id = i;
-                        start[i] = now_s();
                         bf_put(f, 0, &r);
                 }
                 bf_push(f, 0);
@@ -153,6 +187,7 @@ static Result run_pvbackd(Harness *h, BlkFront *f, const Workload *w) {
         res.cpu_us_per_io = (cpu1 - cpu0) / (double) ios * 1e6;
         res.ok = true;
         free(lat);
+        free(bio);
         return res;
 }
 
@@ -230,44 +265,82 @@ static void report(const char *backing, const Workload *w, const Result *pv, con
         printf("%s/%s/fio cpu-per-io %.2f us\n", backing, w->name, fio->cpu_us_per_io);
 }
 
+/* Connects a frontend to device devid of domid: a single queue with a
+ * 4-page ring, Linux-like; persistent: asks for persistent grants. */
+static int connect_frontend(Harness *h, BlkFront *f, uint32_t domid, uint32_t devid, const char *const *kv,
+                            bool persistent) {
+        char p[128];
+
+        if (ts_device_add(h, "vbd", domid, devid, kv) < 0)
+                return -1;
+        snprintf(p, sizeof p, "/local/domain/0/backend/vbd/%u/%u/state", domid, devid);
+        if (ts_wait(h, p, "2", 10000) < 0 || bf_open(f, h, domid, devid) < 0)
+                return -1;
+        if (bf_setup_rings(f, 1, 2, false, false, persistent) < 0 || bf_set_state(f, XenbusStateInitialised) < 0 ||
+            bf_wait_backend(f, XenbusStateConnected, 10000) < 0)
+                return -1;
+        if (f->persistent != persistent) {
+                fprintf(stderr, "persistent grants %s\n", persistent ? "not offered" : "used unasked");
+                return -1;
+        }
+        return bf_set_state(f, XenbusStateConnected);
+}
+
+/* Two guests' disks on the same backing: one whose frontend does not ask for
+ * persistent grants (Windows xenvbd; the copy / map / auto policies apply),
+ * one whose frontend does (Linux blkfront: persistent grants, with the
+ * frontend's own copy in and out of its pool counted). */
 static int bench_backing(Harness *h, const char *label, const char *path, uint32_t domid, bool fio) {
         const char *kv[] = { "params", path, "script", "/etc/xen/scripts/pvbackd-block", "mode", "w",
                              "device-type", "disk", "specification", "xen", "discard-enable", "1", NULL };
-        BlkFront f;
+        BlkFront f, fp;
         long rss0, rss1;
-        char p[128];
 
-        if (xsim_domain_create(domid, label, NULL, BF_GUEST_PAGES) < 0 || ts_device_add(h, "vbd", domid, 51712, kv) < 0)
-                return -1;
-        snprintf(p, sizeof p, "/local/domain/0/backend/vbd/%u/51712/state", domid);
-        if (ts_wait(h, p, "2", 10000) < 0 || bf_open(&f, h, domid, 51712) < 0)
+        char name2[64];
+
+        snprintf(name2, sizeof name2, "%s-persistent", label);
+        /* Two guests: each frontend grants all its pages twice. */
+        if (xsim_domain_create(domid, label, NULL, BF_GUEST_PAGES) < 0 ||
+            xsim_domain_create(domid + 100, name2, NULL, BF_GUEST_PAGES) < 0)
                 return -1;
         rss0 = harness_rss_kib(h);
-        if (bf_setup_rings(&f, 1, 2, false, false, false) < 0 || bf_set_state(&f, XenbusStateInitialised) < 0 ||
-            bf_wait_backend(&f, XenbusStateConnected, 10000) < 0)
+        if (connect_frontend(h, &f, domid, 51712, kv, false) < 0 ||
+            connect_frontend(h, &fp, domid + 100, 51712, kv, true) < 0)
                 return -1;
-        bf_set_state(&f, XenbusStateConnected);
         for (size_t i = 0; i < ELEMENTS(workloads); i++) {
                 const Workload *w = &workloads[i];
-                Result pv[ELEMENTS(policies)] = {};
+                Result pv[ELEMENTS(policies)] = {}, pers = {};
+
+                if (!selected("BLK_BENCH_ONLY", w->name))
+                        continue;
                 Result ref = fio ? run_fio(path, w) : (Result) {};
 
                 for (size_t k = w->policies ? 0 : ELEMENTS(policies) - 1; k < ELEMENTS(policies); k++) {
+                        if (!selected("BLK_BENCH_POLICY", policy_label[k]))
+                                continue;
                         if (set_policy(h, path, policies[k]) < 0)
                                 return -1;
                         pv[k] = run_pvbackd(h, &f, w);
                         if (!pv[k].ok)
                                 return -1;
                 }
+                if (selected("BLK_BENCH_POLICY", "persistent")) {
+                        pers = run_pvbackd(h, &fp, w);
+                        if (!pers.ok)
+                                return -1;
+                }
                 report(label, w, &pv[ELEMENTS(policies) - 1], &ref);
                 if (w->policies)
                         for (size_t k = 0; k + 1 < ELEMENTS(policies); k++)
                                 report_pv(label, w, policy_label[k], &pv[k], &ref);
+                report_pv(label, w, "persistent", &pers, &ref);
         }
         rss1 = harness_rss_kib(h);
-        printf("%s/memory-per-connected-queue %ld KiB (after the workloads; 1 queue, 4-page ring)\n", label,
-               rss1 - rss0);
+        printf("%s/memory-per-connected-queue %ld KiB (after the workloads; mean of a copy and a persistent "
+               "queue, 4-page rings; the simulator's persistent mappings count in the daemon's RSS)\n",
+               label, (rss1 - rss0) / 2);
         bf_close(&f);
+        bf_close(&fp);
         return 0;
 }
 
@@ -298,10 +371,11 @@ int main(void) {
                                 return 1;
         }
         close(fd);
-        r |= bench_backing(&h, "tmpfs-file", img, 1, fio);
+        if (selected("BLK_BENCH_BACKING", "tmpfs"))
+                r |= bench_backing(&h, "tmpfs-file", img, 1, fio);
 
         snprintf(cmd, sizeof cmd, "losetup -f --show '%s' 2>/dev/null", img);
-        p = geteuid() == 0 ? popen(cmd, "r") : NULL;
+        p = geteuid() == 0 && selected("BLK_BENCH_BACKING", "loop") ? popen(cmd, "r") : NULL;
         if (p && fgets(dev, sizeof dev, p) && dev[0] == '/') {
                 dev[strcspn(dev, "\n")] = 0;
                 r |= bench_backing(&h, "loop-device", dev, 2, fio);

@@ -368,7 +368,8 @@ static void test_disk_sections(void **state) {
                    "grant-map = never\n"
                    "serial = ~!@$%^&*()_+-={}|:<>\n"
                    "[disk \"/dev/vg0/vm3\"]\n"
-                   "grant-map = always\n");
+                   "grant-map = always\n"
+                   "persistent-grants = no\n");
         load_ok(&c);
         assert_int_equal(c.max_queues, 2);
         assert_int_equal(c.n_disks, 3);
@@ -377,6 +378,7 @@ static void test_disk_sections(void **state) {
         assert_int_equal(d->line, 1);
         assert_string_equal(d->serial, "VM1-DISK 0001");
         assert_int_equal(d->grant_map, CONFIG_GRANT_MAP_AUTO);
+        assert_true(d->persistent_grants);
         d = config_find_disk(&c, "/dev/vg0/vm2");
         assert_non_null(d);
         assert_string_equal(d->serial, "~!@$%^&*()_+-={}|:<>"); /* 20 characters */
@@ -385,6 +387,7 @@ static void test_disk_sections(void **state) {
         assert_non_null(d);
         assert_null(d->serial);
         assert_int_equal(d->grant_map, CONFIG_GRANT_MAP_ALWAYS);
+        assert_false(d->persistent_grants);
         assert_null(config_find_disk(&c, "/dev/vg0/vm"));
         assert_null(config_find_disk(&c, NULL));
         config_free(&c);
@@ -668,6 +671,11 @@ static void test_first_error_wins(void **state) {
           ":2: [disk \"/i.img\"] serial = a\tb: only printable ASCII is allowed")                             \
         X(disk_serial_duplicate, "[disk \"/i.img\"]\nserial = A\nserial = B\n", -EINVAL,                    \
           ":3: [disk \"/i.img\"] serial = B: duplicate key, already set on line 2")                          \
+        X(disk_persistent_bad, "[disk \"/i.img\"]\npersistent-grants = maybe\n", -EINVAL,                  \
+          ":2: [disk \"/i.img\"] persistent-grants = maybe: invalid boolean, "                              \
+          "expected yes|no|true|false|on|off|1|0")                                                            \
+        X(disk_persistent_duplicate, "[disk \"/i.img\"]\npersistent-grants = no\npersistent-grants = no\n",  \
+          -EINVAL, ":3: [disk \"/i.img\"] persistent-grants = no: duplicate key, already set on line 2")       \
         X(disk_grant_map_bad, "[disk \"/i.img\"]\ngrant-map = sometimes\n", -EINVAL,                         \
           ":2: [disk \"/i.img\"] grant-map = sometimes: expected auto|never|always")                         \
         X(disk_grant_map_duplicate, "[disk \"/i.img\"]\ngrant-map = auto\ngrant-map = never\n", -EINVAL,    \

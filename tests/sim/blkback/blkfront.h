@@ -4,7 +4,11 @@
 /* A blkif frontend for the simulated-Xen tests and the benchmark: rings in
  * either layout, several queues, direct and indirect requests, with data
  * pages granted the way Windows xenvbd grants them (WRITE payloads and
- * indirect pages read-only, READ buffers writable). */
+ * indirect pages read-only, READ buffers writable) -- or, once persistent
+ * grants are agreed (Linux blkfront: feature-persistent on both sides), as
+ * Linux grants them: one writable grant per page of a fixed pool, reused
+ * for every request and never revoked while connected, the data copied in
+ * and out of the pool by the frontend (the benchmark does that copy). */
 
 #include <poll.h>
 #include <stdarg.h>
@@ -46,6 +50,7 @@ typedef struct BlkFront {
         struct xs_handle *xs;
         xenevtchn_handle *xce;
         bool x86_32;
+        bool persistent; /* asked for and offered: writable pool grants for everything */
         unsigned nq, order;
         BfQueue q[BF_MAX_QUEUES];
         uint64_t data_gfn0;
@@ -220,11 +225,15 @@ static inline int bf_setup_rings(BlkFront *f, unsigned nq, unsigned order, bool 
                         bf_xs_write(f, t, f->fe, "feature-large-sector-size", "1");
                 } else {
                         bf_xs_write(f, t, f->fe, "protocol", x86_32 ? "x86_32-abi" : "x86_64-abi");
-                        if (persistent)
-                                bf_xs_write(f, t, f->fe, "feature-persistent", "1");
+                        bf_xs_write(f, t, f->fe, "feature-persistent", "%d", persistent ? 1 : 0);
                 }
-                if (xs_transaction_end(f->xs, t, false))
+                if (xs_transaction_end(f->xs, t, false)) {
+                        /* Linux: persistent grants only if the backend offers them too. */
+                        char *v = windows_style ? NULL : bf_read_be(f, "feature-persistent");
+                        f->persistent = persistent && v && strcmp(v, "1") == 0;
+                        free(v);
                         return 0;
+                }
                 if (errno != EAGAIN)
                         return -errno;
         }
@@ -345,7 +354,7 @@ static inline void bf_build_rw(BlkFront *f, BfReq *r, bool write, uint64_t secto
                 unsigned cnt = 8 - fs < left ? 8 - fs : left;
                 unsigned pg = page0 + n;
                 segs[n] = (struct blkif_request_segment) {
-                        .gref = write ? f->ref_ro[pg] : f->ref_rw[pg],
+                        .gref = write && !f->persistent ? f->ref_ro[pg] : f->ref_rw[pg],
                         .first_sect = (uint8_t) fs,
                         .last_sect = (uint8_t) (fs + cnt - 1),
                 };
@@ -369,6 +378,20 @@ static inline void bf_build_rw(BlkFront *f, BfReq *r, bool write, uint64_t secto
                                (n - i * 512 < 512 ? n - i * 512 : 512) * sizeof segs[0]);
                 }
         }
+}
+
+/* A new set of writable grants for the data pages (a reconnect of a
+ * persistent-grants frontend): the new ones first, so the refs differ, then
+ * the old ones revoked. Fails if an old one is still mapped. */
+static inline int bf_regrant_rw(BlkFront *f, unsigned n_pages) {
+        for (unsigned i = 0; i < n_pages && i < BF_DATA_PAGES; i++) {
+                uint32_t old = f->ref_rw[i];
+                if (xsim_grant_access(f->domid, 0, f->data_gfn0 + i, false, &f->ref_rw[i]) < 0)
+                        return -ENOSPC;
+                if (xsim_grant_end(f->domid, old) < 0)
+                        return -EBUSY;
+        }
+        return 0;
 }
 
 /* One request, waited for: the response status, or -ETIMEDOUT. */

@@ -4,8 +4,10 @@
  * written here: one that behaves as Windows xenvbd (its close cycle before
  * connecting, the keys it reads and writes, indirect requests, flush and
  * discard and its reaction to EOPNOTSUPP, hot-unplug by online=0 + state=5)
- * and one as Linux blkfront (feature-persistent asked for, the x86_32 ABI,
- * several queues). Data is checked against a model of the disk kept here. */
+ * and one as Linux blkfront (persistent grants asked for and used: one
+ * writable grant per page of a pool, reused and never revoked while
+ * connected; the x86_32 ABI, several queues). Data is checked against a
+ * model of the disk kept here. */
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -28,6 +30,7 @@
 #define T_WAIT 8000
 #define DISK_SECTORS 16384u /* 8 MiB */
 #define SCRIPT_OURS "/etc/xen/scripts/pvbackd-block"
+#define PERSISTENT_MAX_PER_QUEUE 1056 /* blkback.h: grants a queue maps persistently */
 
 static Harness H;
 static char imgdir[256]; /* on a disk filesystem, so O_DIRECT is used */
@@ -169,12 +172,20 @@ static void connect_windows(BlkFront *f) {
         assert_int_equal(bf_set_state(f, XenbusStateConnected), 0);
 }
 
-static void connect_linux(BlkFront *f, unsigned nq, unsigned order, bool x86_32) {
+/* Linux blkfront; persistent: it writes feature-persistent=1 (the default
+ * of xen_blkfront.feature_persistent) and, as pvbackd offers them, uses
+ * persistent grants. */
+static void connect_linux_as(BlkFront *f, unsigned nq, unsigned order, bool x86_32, bool persistent) {
         assert_int_equal(bf_wait_backend(f, XenbusStateInitWait, T_WAIT), 0);
-        assert_int_equal(bf_setup_rings(f, nq, order, x86_32, false, true), 0);
+        assert_int_equal(bf_setup_rings(f, nq, order, x86_32, false, persistent), 0);
+        assert_int_equal(f->persistent, persistent);
         assert_int_equal(bf_set_state(f, XenbusStateInitialised), 0);
         assert_int_equal(bf_wait_backend(f, XenbusStateConnected, T_WAIT), 0);
         assert_int_equal(bf_set_state(f, XenbusStateConnected), 0);
+}
+
+static void connect_linux(BlkFront *f, unsigned nq, unsigned order, bool x86_32) {
+        connect_linux_as(f, nq, order, x86_32, true);
 }
 
 static uint32_t rnd(uint32_t *s) {
@@ -358,9 +369,10 @@ static void test_windows_frontend(void **state) {
         assert_be(1, 51712, "feature-flush-cache", "1");
         assert_be(1, 51712, "feature-barrier", "1");
         assert_be(1, 51712, "feature-discard", "1");
+        assert_be_absent(1, 51712, "discard-secure"); /* files: never */
         assert_be(1, 51712, "sector-size", "512");
         assert_be(1, 51712, "info", "2"); /* removable */
-        assert_be_absent(1, 51712, "feature-persistent");
+        assert_be(1, 51712, "feature-persistent", "1"); /* offered; xenvbd does not ask */
         v = be(1, 51712, "sectors");
         assert_string_equal(v, "16384");
         free(v);
@@ -382,6 +394,15 @@ static void test_windows_frontend(void **state) {
         assert_int_equal(bf_open(&f, &H, 1, 51712), 0);
         connect_windows(&f);
         workload(&f, &m, 40, 16, true, false, 12345);
+        /* No persistent grants for xenvbd: grant copy, nothing but the
+         * rings mapped between requests. */
+        assert_int_equal(xsim_foreign_maps(1), (int) (f.nq << f.order));
+        /* A secure discard, not offered: EOPNOTSUPP, nothing erased. */
+        {
+                BfReq r = { .operation = BLKIF_OP_DISCARD, .flag = BLKIF_DISCARD_SECURE, .sector = 0,
+                            .nr_sectors = 64 };
+                assert_int_equal(bf_roundtrip(&f, 0, &r, T_WAIT), BLKIF_RSP_EOPNOTSUPP);
+        }
 
         /* Hot-unplug: libxl writes online=0 and state=5 in one transaction;
          * xenvbd ejects and writes 6 directly (no 5), then revokes. */
@@ -421,9 +442,11 @@ static void test_linux_frontend_x86_32_multiqueue(void **state) {
         add_disk(2, 51728, img, SCRIPT_OURS, "w", NULL);
         assert_int_equal(bf_open(&f, &H, 2, 51728), 0);
         connect_linux(&f, 4, 2, true);
-        /* Linux asked for persistent grants; they are not offered. */
-        assert_be_absent(2, 51728, "feature-persistent");
+        /* Linux asked for persistent grants, and they are offered: the
+         * data pages stay mapped between requests. */
+        assert_be(2, 51728, "feature-persistent", "1");
         workload(&f, &m, 40, 24, true, false, 777);
+        assert_true(xsim_foreign_maps(2) > (int) (f.nq << f.order));
 
         /* A barrier with data (old Linux): ordered write + flush. */
         {
@@ -442,6 +465,7 @@ static void test_linux_frontend_x86_32_multiqueue(void **state) {
         assert_int_equal(bf_wait_backend(&f, XenbusStateClosing, T_WAIT), 0);
         assert_int_equal(bf_set_state(&f, XenbusStateClosed), 0);
         assert_int_equal(bf_wait_backend(&f, XenbusStateClosed, T_WAIT), 0);
+        assert_int_equal(xsim_foreign_maps(2), 0); /* persistent maps dropped with the rings */
         {
                 char p[256];
                 snprintf(p, sizeof p, "%s/multi-queue-num-queues", f.fe);
@@ -571,7 +595,9 @@ static void test_hostile_requests(void **state) {
         (void) state;
         add_disk(8, 51712, img, SCRIPT_OURS, "w", NULL);
         assert_int_equal(bf_open(&f, &H, 8, 51712), 0);
-        connect_linux(&f, 1, 1, false);
+        /* Grant copy (no persistent grants), so the copy faults below reach
+         * it; the persistent-grant cases are in test_persistent_grants. */
+        connect_linux_as(&f, 1, 1, false, false);
 
 #define EXPECT_ERROR(what)                                                                 \
         do {                                                                               \
@@ -752,6 +778,16 @@ static void test_loop_device(void **state) {
                 BfReq r = { .operation = BLKIF_OP_FLUSH_DISKCACHE };
                 assert_int_equal(bf_roundtrip(&f, 0, &r, T_WAIT), BLKIF_RSP_OKAY);
         }
+        /* A loop device has no secure erase (the BLKSECDISCARD probe says
+         * EOPNOTSUPP): not offered, and a secure discard is answered
+         * EOPNOTSUPP with nothing erased (check_image below). */
+        assert_be(12, 51712, "feature-discard", "1");
+        assert_be_absent(12, 51712, "discard-secure");
+        {
+                BfReq r = { .operation = BLKIF_OP_DISCARD, .flag = BLKIF_DISCARD_SECURE, .sector = 0,
+                            .nr_sectors = DISK_SECTORS };
+                assert_int_equal(bf_roundtrip(&f, 0, &r, T_WAIT), BLKIF_RSP_EOPNOTSUPP);
+        }
         check_image(dev, &m);
         bf_close(&f);
         ts_device_remove(&H, "vbd", 12, 51712, true);
@@ -789,8 +825,10 @@ static long mapped_in_log(void) {
 }
 
 /* [disk "<params>"] in pvbackd.conf: the serial reaches VPD page 0x80 (and
- * 0x83), and grant-map = always moves the data through grant mappings,
- * each unmapped before its response is visible (Windows revokes at once). */
+ * 0x83), persistent-grants = no withdraws the offer (a Linux frontend that
+ * asks does not get them), and grant-map = always moves the data through
+ * grant mappings, each unmapped before its response is visible (Windows
+ * revokes at once). */
 static void test_configured_serial_and_grant_map(void **state) {
         BlkFront f;
         Model m;
@@ -800,7 +838,7 @@ static void test_configured_serial_and_grant_map(void **state) {
 
         (void) state;
         snprintf(conf, sizeof conf, "[limits]\nmax-queues = 4\n[disk \"%s\"]\nserial = PVBD SERIAL-0042\n"
-                 "grant-map = always\n", img);
+                 "grant-map = always\npersistent-grants = no\n", img);
         reload_config(conf);
         add_disk(13, 51712, img, SCRIPT_OURS, "w", NULL);
         wait_be(13, 51712, "pvbackd-status", "ready");
@@ -822,7 +860,13 @@ static void test_configured_serial_and_grant_map(void **state) {
         free(v);
 
         assert_int_equal(bf_open(&f, &H, 13, 51712), 0);
-        connect_linux(&f, 2, 1, false);
+        assert_int_equal(bf_wait_backend(&f, XenbusStateInitWait, T_WAIT), 0);
+        assert_be_absent(13, 51712, "feature-persistent");
+        assert_int_equal(bf_setup_rings(&f, 2, 1, false, false, true), 0); /* Linux asks all the same */
+        assert_false(f.persistent);
+        assert_int_equal(bf_set_state(&f, XenbusStateInitialised), 0);
+        assert_int_equal(bf_wait_backend(&f, XenbusStateConnected, T_WAIT), 0);
+        assert_int_equal(bf_set_state(&f, XenbusStateConnected), 0);
         maps0 = xsim_foreign_maps(13); /* the rings */
         /* Each response: its grants are already unmapped. */
         for (unsigned i = 0; i < 20; i++) {
@@ -912,6 +956,166 @@ static void test_tmpfs_without_o_direct(void **state) {
         free(img);
 }
 
+/* Mapped persistently so far (the rings aside). */
+static int persistent_maps(BlkFront *f) {
+        return xsim_foreign_maps(f->domid) - (int) (f->nq << f->order);
+}
+
+/* The last "<n> copied past their bound" of the daemon's log. */
+static long copied_past_bound_in_log(void) {
+        FILE *fl = fopen(H.stderr_path, "re");
+        char line[1024];
+        long n = -1;
+
+        assert_non_null(fl);
+        while (fgets(line, sizeof line, fl)) {
+                char *p = strstr(line, " copied past their bound");
+                if (p) {
+                        while (p > line && p[-1] >= '0' && p[-1] <= '9')
+                                p--;
+                        n = strtol(p, NULL, 10);
+                }
+        }
+        fclose(fl);
+        return n;
+}
+
+static void close_frontend(BlkFront *f) {
+        assert_int_equal(bf_set_state(f, XenbusStateClosing), 0);
+        assert_int_equal(bf_wait_backend(f, XenbusStateClosing, T_WAIT), 0);
+        assert_int_equal(bf_set_state(f, XenbusStateClosed), 0);
+        assert_int_equal(bf_wait_backend(f, XenbusStateClosed, T_WAIT), 0);
+}
+
+/* Persistent grants as Linux blkfront uses them: the random workload
+ * checked against the model, each ref mapped once and kept while
+ * connected, a ref that cannot be mapped fails only its request, the same
+ * ref in flight as a READ target and a WRITE source, and a reconnect with a
+ * new set of refs (the old mappings dropped at disconnect). */
+static void test_persistent_grants(void **state) {
+        BlkFront f;
+        Model m;
+        char *img = make_image(imgdir, "persistent.img", DISK_SECTORS * 512ull, &m);
+        uint32_t old_ref0;
+        int maps;
+
+        (void) state;
+        add_disk(15, 51712, img, SCRIPT_OURS, "w", NULL);
+        assert_int_equal(bf_open(&f, &H, 15, 51712), 0);
+        connect_linux(&f, 2, 1, false);
+        assert_true(f.persistent);
+        workload(&f, &m, 30, 16, true, false, 1515);
+        maps = persistent_maps(&f);
+        assert_true(maps > 0 && maps <= 2 * (int) PERSISTENT_MAX_PER_QUEUE);
+        /* The same pool again: nothing new to map. */
+        workload(&f, &m, 30, 16, true, false, 1515);
+        assert_int_equal(persistent_maps(&f), maps);
+        check_image(img, &m);
+
+        /* A ref that fails to map (a fresh one) fails its request; the
+         * next try maps it. */
+        {
+                BfReq r;
+                uint32_t fresh;
+                assert_int_equal(xsim_grant_access(15, 0, f.data_gfn0 + 1000, false, &fresh), 0);
+                memset(bf_page(&f, 1000), 0x77, 4096);
+                bf_build_rw(&f, &r, true, 512, 1000, 0, 8, false, 0);
+                r.seg[0].gref = fresh;
+                assert_int_equal(xsim_fault_map(15, 1), 0);
+                assert_int_equal(bf_roundtrip(&f, 0, &r, T_WAIT), BLKIF_RSP_ERROR);
+                r.id = 0;
+                assert_int_equal(bf_roundtrip(&f, 0, &r, T_WAIT), BLKIF_RSP_OKAY);
+                memcpy(m.data + 512 * 512, bf_page(&f, 1000), 4096);
+                assert_true(harness_log_contains(&H, "cannot map grant"));
+        }
+        /* One ref in flight as a WRITE source and a READ target: both are
+         * served (the page's contents are the guest's problem). */
+        {
+                BfReq w, r;
+                BfResult res[2];
+                bf_build_rw(&f, &w, true, 1024, 3, 0, 8, false, 0);
+                bf_build_rw(&f, &r, false, 2048, 3, 0, 8, false, 1);
+                bf_put(&f, 0, &w);
+                bf_put(&f, 0, &r);
+                bf_push(&f, 0);
+                assert_int_equal(bf_collect(&f, 0, res, 2, 2, T_WAIT), 2);
+                assert_int_equal(res[0].status, BLKIF_RSP_OKAY);
+                assert_int_equal(res[1].status, BLKIF_RSP_OKAY);
+                for (unsigned s = 1024; s < 1032; s++)
+                        m.known[s] = false; /* raced with the read into the same page */
+        }
+        workload(&f, &m, 5, 16, false, false, 99);
+        check_image(img, &m);
+
+        /* Disconnect drops every mapping: the old refs can be revoked. */
+        close_frontend(&f);
+        assert_int_equal(xsim_foreign_maps(15), 0);
+        old_ref0 = f.ref_rw[0];
+        assert_int_equal(bf_regrant_rw(&f, BF_DATA_PAGES), 0);
+        assert_true(f.ref_rw[0] != old_ref0);
+        assert_int_equal(bf_set_state(&f, XenbusStateInitialising), 0);
+        connect_linux(&f, 2, 1, false); /* new rings too */
+        workload(&f, &m, 20, 16, true, false, 4545);
+        check_image(img, &m);
+        assert_true(persistent_maps(&f) > 0);
+        assert_int_equal(xsim_grant_map_count(15, old_ref0), 0);
+        close_frontend(&f);
+        assert_int_equal(xsim_foreign_maps(15), 0);
+        bf_close(&f);
+        model_free(&m);
+        free(img);
+}
+
+/* More distinct refs than a queue maps persistently: the ones past the
+ * bound are grant-copied, and the data is right either way. */
+static void test_persistent_bound(void **state) {
+        enum { EXTRA = PERSISTENT_MAX_PER_QUEUE + 64 };
+        static uint32_t extra[EXTRA];
+        BlkFront f;
+        Model m;
+        char *img = make_image(imgdir, "bound.img", DISK_SECTORS * 512ull, &m);
+
+        (void) state;
+        add_disk(16, 51712, img, SCRIPT_OURS, "w", NULL);
+        assert_int_equal(bf_open(&f, &H, 16, 51712), 0);
+        connect_linux(&f, 1, 0, false);
+        /* EXTRA fresh writable refs over the data pages, each used once: one
+         * page write of a pattern naming the ref, then read back. */
+        for (unsigned i = 0; i < EXTRA; i++)
+                assert_int_equal(xsim_grant_access(16, 0, f.data_gfn0 + i % BF_DATA_PAGES, false, &extra[i]), 0);
+        for (unsigned i = 0; i < EXTRA; i++) {
+                BfReq r;
+                uint8_t *pg = bf_page(&f, i % BF_DATA_PAGES);
+                bf_build_rw(&f, &r, true, (uint64_t) i * 8 % DISK_SECTORS, i % BF_DATA_PAGES, 0, 8, false, 0);
+                r.seg[0].gref = extra[i];
+                for (unsigned b = 0; b < 4096; b++)
+                        pg[b] = (uint8_t) (i * 31 + b);
+                assert_int_equal(bf_roundtrip(&f, 0, &r, T_WAIT), BLKIF_RSP_OKAY);
+                memcpy(m.data + (uint64_t) i * 8 % DISK_SECTORS * 512, pg, 4096);
+        }
+        assert_int_equal(persistent_maps(&f), PERSISTENT_MAX_PER_QUEUE);
+        for (unsigned i = 0; i < EXTRA; i++) {
+                BfReq r;
+                uint8_t *pg = bf_page(&f, i % BF_DATA_PAGES);
+                bf_build_rw(&f, &r, false, (uint64_t) i * 8 % DISK_SECTORS, i % BF_DATA_PAGES, 0, 8, false, 0);
+                r.seg[0].gref = extra[i];
+                memset(pg, 0xa5, 4096);
+                assert_int_equal(bf_roundtrip(&f, 0, &r, T_WAIT), BLKIF_RSP_OKAY);
+                assert_memory_equal(pg, m.data + (uint64_t) i * 8 % DISK_SECTORS * 512, 4096);
+        }
+        assert_int_equal(persistent_maps(&f), PERSISTENT_MAX_PER_QUEUE);
+        workload(&f, &m, 10, 16, true, false, 1616);
+        check_image(img, &m);
+        close_frontend(&f);
+        assert_int_equal(xsim_foreign_maps(16), 0);
+        for (int i = 0; i < 200 && copied_past_bound_in_log() <= 0; i++)
+                usleep(20 * 1000);
+        assert_true(copied_past_bound_in_log() >= 2 * 64);
+        bf_close(&f);
+        model_free(&m);
+        free(img);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
@@ -930,6 +1134,8 @@ int main(void) {
                 T(test_tmpfs_without_o_direct),
                 T(test_configured_serial_and_grant_map),
                 T(test_online_resize),
+                T(test_persistent_grants),
+                T(test_persistent_bound),
         };
         return cmocka_run_group_tests_name("blkback", tests, NULL, NULL);
 }
