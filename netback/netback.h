@@ -41,10 +41,19 @@ typedef struct VifStats {
         uint64_t rx_packets, rx_bytes, rx_dropped, rx_errors, rx_filtered;
 } VifStats;
 
+/* A received frame's Toeplitz hash, computed once: it picks the queue and
+ * goes to the guest in the hash extra. */
+typedef struct RxFlowHash {
+        bool valid;
+        uint8_t type;         /* _XEN_NETIF_CTRL_HASH_TYPE_* */
+        uint32_t value;
+} RxFlowHash;
+
 /* A packet read from the tap that is waiting for RX buffers. */
 typedef struct RxPending {
         bool valid;
         unsigned dest;        /* netif queue it goes to */
+        RxFlowHash hash;
         struct virtio_net_hdr hdr;
         uint8_t *data;        /* in the source queue's arena */
         size_t len;

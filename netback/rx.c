@@ -63,11 +63,10 @@ static void rx_push(Vif *v, RxBatch *b) {
         b->dirty = 0;
 }
 
-static unsigned rx_choose_queue(Vif *v, VifQueue *src, const uint8_t *f, size_t len, bool *ret_hashed,
-                                uint32_t *ret_hash, uint8_t *ret_type) {
-        *ret_hashed = vif_flow_hash(v, f, len, ret_hash, ret_type);
-        if (*ret_hashed && v->hash_size > 0) {
-                uint32_t q = v->hash_mapping[*ret_hash % v->hash_size];
+static unsigned rx_choose_queue(Vif *v, VifQueue *src, const uint8_t *f, size_t len, RxFlowHash *ret_hash) {
+        ret_hash->valid = vif_flow_hash(v, f, len, &ret_hash->value, &ret_hash->type);
+        if (ret_hash->valid && v->hash_size > 0) {
+                uint32_t q = v->hash_mapping[ret_hash->value % v->hash_size];
                 if (q < v->n_queues)
                         return q;
         }
@@ -76,17 +75,14 @@ static unsigned rx_choose_queue(Vif *v, VifQueue *src, const uint8_t *f, size_t 
 
 /* Places one packet into dest's ring. 1: placed or dropped; 0: no room;
  * -EPROTO: the device was closed. */
-static int rx_place(Vif *v, RxBatch *b, VifQueue *src, const struct virtio_net_hdr *h, uint8_t *f, size_t len,
-                    unsigned dest_index) {
+static int rx_place(Vif *v, RxBatch *b, VifQueue *src, const struct virtio_net_hdr *h, const RxFlowHash *hash,
+                    uint8_t *f, size_t len, unsigned dest_index) {
         VifQueue *q = &v->queues[dest_index];
         XenbusDevice *d = v->dev;
         netif_extra_info_t extras[2];
         unsigned n_extras = 0, n_data, need;
         uint16_t flags = 0;
         RING_IDX avail;
-        uint32_t hash;
-        uint8_t hash_type;
-        bool hashed;
         size_t off = 0;
         RxPlaced *pl;
 
@@ -120,12 +116,11 @@ static int rx_place(Vif *v, RxBatch *b, VifQueue *src, const struct virtio_net_h
                                                                          : XEN_NETIF_GSO_TYPE_TCPV6 },
                 };
         }
-        hashed = vif_flow_hash(v, f, len, &hash, &hash_type);
-        if (hashed) {
+        if (hash->valid) {
                 netif_extra_info_t e = { .type = XEN_NETIF_EXTRA_TYPE_HASH };
-                e.u.hash.type = hash_type;
+                e.u.hash.type = hash->type;
                 e.u.hash.algorithm = XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ;
-                memcpy(e.u.hash.value, &hash, sizeof hash);
+                memcpy(e.u.hash.value, &hash->value, sizeof hash->value);
                 extras[n_extras++] = e;
         }
         for (unsigned i = 0; i + 1 < n_extras; i++)
@@ -190,13 +185,14 @@ static void rx_set_reading(VifQueue *q, bool on) {
                 (void) sd_event_source_set_enabled(q->tap_source, on ? SD_EVENT_ON : SD_EVENT_OFF);
 }
 
-static void rx_hold(VifQueue *src, const struct virtio_net_hdr *h, uint8_t *f, size_t len, unsigned dest) {
+static void rx_hold(VifQueue *src, const struct virtio_net_hdr *h, const RxFlowHash *hash, uint8_t *f, size_t len,
+                    unsigned dest) {
         Vif *v = src->vif;
 
         /* Keep it at the start of the arena; nothing else is in flight. */
         memmove(src->rx_arena, f, len);
-        src->pending = (RxPending) { .valid = true, .dest = dest, .hdr = *h, .data = src->rx_arena, .len = len,
-                                     .since = now_usec() };
+        src->pending = (RxPending) { .valid = true, .dest = dest, .hash = *hash, .hdr = *h, .data = src->rx_arena,
+                                     .len = len, .since = now_usec() };
         rx_set_reading(src, false);
         if (!src->stall_timer &&
             sd_event_add_time(v->dev->backend->event, &src->stall_timer, CLOCK_MONOTONIC, 0, 0, on_stall_timer,
@@ -227,7 +223,7 @@ static void rx_run(VifQueue *src) {
 
         if (src->pending.valid) {
                 RxPending *p = &src->pending;
-                r = rx_place(v, &b, src, &p->hdr, p->data, p->len, p->dest);
+                r = rx_place(v, &b, src, &p->hdr, &p->hash, p->data, p->len, p->dest);
                 if (r < 0)
                         return;
                 if (r == 0)
@@ -243,9 +239,7 @@ static void rx_run(VifQueue *src) {
                 ssize_t n;
                 size_t len;
                 unsigned dest;
-                uint32_t hash;
-                uint8_t type;
-                bool hashed;
+                RxFlowHash hash;
 
                 if (used + RX_READ_MAX > VIF_ARENA_SIZE || b.copy.n + 17 > GRANT_COPY_BATCH_MAX) {
                         rx_flush(v, &b);
@@ -275,8 +269,8 @@ static void rx_run(VifQueue *src) {
                         src->stats.rx_filtered++;
                         continue;
                 }
-                dest = rx_choose_queue(v, src, buf, len, &hashed, &hash, &type);
-                r = rx_place(v, &b, src, &h, buf, len, dest);
+                dest = rx_choose_queue(v, src, buf, len, &hash);
+                r = rx_place(v, &b, src, &h, &hash, buf, len, dest);
                 if (r < 0)
                         return;
                 if (r == 0) {
@@ -286,7 +280,7 @@ static void rx_run(VifQueue *src) {
                         }
                         rx_flush(v, &b);
                         rx_push(v, &b);
-                        rx_hold(src, &h, buf, len, dest);
+                        rx_hold(src, &h, &hash, buf, len, dest);
                         return;
                 }
                 used += (VNET_HDR_LEN + len + 7) & ~(size_t) 7;

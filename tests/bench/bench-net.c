@@ -11,15 +11,22 @@
  * AF_PACKET socket in that namespace, paced so that nothing overflows.
  *
  * References measured in the same run:
- *   - memcpy of the same byte count in buffers of the same size (one core);
+ *   - memcpy of the same byte count in buffers of the same size (one core),
+ *     which stay in the cache, and memcpy between buffers far larger than
+ *     the cache (the machine's memory bandwidth);
  *   - tap-to-tap forwarding: a child process reading tap A and writing
  *     tap B (IFF_VNET_HDR, same queues, same offloads), each tap in its own
- *     namespace, fed and drained exactly like the vif.
+ *     namespace, fed and drained exactly like the vif;
+ *   - the tap alone, which is the ceiling of any backend on a tap: a loop
+ *     that only writes the same frames into a tap (guest->tap's kernel
+ *     work, with nothing done to produce them), and a child that only reads
+ *     what the generator sends into a tap (tap->guest's).
  * CPU time comes from /proc/<pid>/stat (the daemon, the forwarder) and
  * CLOCK_THREAD_CPUTIME_ID (the frontend, the packet generator).
  *
  * Output: lines "name value unit", then a summary table. Needs root (exit 77
- * otherwise). BENCH_NET_SECONDS sets the length of each run (default 2). */
+ * otherwise). BENCH_NET_SECONDS sets the length of each run (default 2);
+ * BENCH_NET_SIZE and BENCH_NET_QUEUES select one case. */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -77,7 +84,7 @@ typedef struct Result {
 } Result;
 
 typedef struct Case {
-        Result tx, rx, fwd;
+        Result tx, rx, fwd, tap_write, tap_read;
         double memcpy_s, memcpy_cpu; /* memcpy of the larger byte count of tx and rx: wall, CPU */
         uint64_t memcpy_bytes;
 } Case;
@@ -93,9 +100,12 @@ static double run_seconds = 2.0;
 typedef struct FwdShared {
         _Atomic uint64_t packets, bytes;
         _Atomic int stop;
+        _Atomic int sink; /* only read, write nothing: the tap-read reference */
 } FwdShared;
 static FwdShared *fwd_shm;
 static pid_t fwd_pid = -1;
+
+static double gbs(uint64_t bytes, double s);
 
 static double now_s(void) {
         struct timespec ts;
@@ -545,11 +555,12 @@ static void fwd_main(const int *a, const int *b, unsigned n) {
                 for (unsigned i = 0; i < n; i++) {
                         if (!(pf[i].revents & POLLIN))
                                 continue;
+                        bool sink = atomic_load_explicit(&fwd_shm->sink, memory_order_relaxed);
                         for (unsigned k = 0; k < 64; k++) {
                                 ssize_t r = read(a[i], buf, sizeof buf);
                                 if (r <= 0)
                                         break;
-                                if (write(b[i], buf, (size_t) r) == r) {
+                                if (sink || write(b[i], buf, (size_t) r) == r) {
                                         atomic_fetch_add_explicit(&fwd_shm->packets, 1, memory_order_relaxed);
                                         atomic_fetch_add_explicit(&fwd_shm->bytes, (uint64_t) r - sizeof(struct virtio_net_hdr),
                                                                   memory_order_relaxed);
@@ -614,7 +625,67 @@ static Result run_fwd(const Size *sz, unsigned queues, const char *ta, const cha
         return res;
 }
 
+/* ---- reference: the tap alone, writing ------------------------------------ */
+
+/* Writes the frames guest->tap writes (the same virtio-net header, the same
+ * addresses, so the kernel drops them at the same point), round robin over
+ * the queues, as fast as one core can: what the tap costs a backend that
+ * did nothing else. */
+static Result run_tap_write(const Size *sz, const int *fds, unsigned queues) {
+        static uint8_t buf[sizeof(struct virtio_net_hdr) + GSO_FRAME];
+        struct virtio_net_hdr vh = vnet_hdr_for(sz);
+        size_t len = sizeof vh + sz->len;
+        double t0, c0, deadline;
+        Result res = {};
+
+        memcpy(buf, &vh, sizeof vh);
+        build_frame(buf + sizeof vh, sz->len, PEER_MAC, GUEST_MAC, sz->gso, 40000);
+        t0 = now_s();
+        c0 = thread_cpu_s();
+        deadline = t0 + run_seconds;
+        for (unsigned i = 0; !interrupted; i++) {
+                if (write(fds[i % queues], buf, len) == (ssize_t) len) {
+                        res.packets++;
+                        res.bytes += sz->len;
+                } else
+                        res.errors++;
+                if ((i & 255) == 0 && now_s() >= deadline)
+                        break;
+        }
+        res.wall = now_s() - t0;
+        res.daemon_cpu = thread_cpu_s() - c0;
+        res.ok = res.packets > 0;
+        return res;
+}
+
 /* ---- reference: memcpy --------------------------------------------------- */
+
+/* Memory bandwidth: 64 KiB copies through 256 MiB buffers, far larger than
+ * any cache, for about a second (one core). */
+static double stream_core_gbs;
+static void run_memcpy_stream(void) {
+        const size_t size = 256u << 20, chunk = 65536;
+        uint8_t *src = aligned_alloc(4096, size), *dst = aligned_alloc(4096, size);
+        uint64_t done = 0;
+        double c0, c;
+
+        if (!src || !dst)
+                goto out;
+        memset(src, 1, size);
+        memset(dst, 0, size); /* fault every page in before timing */
+        c0 = thread_cpu_s();
+        do {
+                for (size_t off = 0; off < size; off += chunk)
+                        memcpy(dst + off, src + off, chunk);
+                __asm__ volatile("" ::: "memory");
+                done += size;
+                c = thread_cpu_s() - c0;
+        } while (c < 1.0 && !interrupted);
+        stream_core_gbs = gbs(done, c);
+out:
+        free(src);
+        free(dst);
+}
 
 /* The same bytes in buffers of the same size: from a 1 MiB "guest" area
  * (256 pages, as one queue's TX pages) into a 256 KiB arena (as pvbackd's). */
@@ -678,6 +749,11 @@ static double memcpy_core(const Case *c) {
         return gbs(c->memcpy_bytes, c->memcpy_cpu);
 }
 
+/* The tap-alone reference for the direction of r. */
+static const Result *tap_alone(const Case *c, const Result *r) {
+        return r == &c->rx ? &c->tap_read : &c->tap_write;
+}
+
 static void print_result(const char *dir, const Size *sz, unsigned q, const Result *r, const Case *c) {
         char n[96];
 
@@ -701,11 +777,14 @@ static void print_result(const char *dir, const Size *sz, unsigned q, const Resu
         printf("%s.per-core-vs-tap-fwd %.3f ratio\n", n, ratio(per_core(r), per_core(&c->fwd)));
         printf("%s.vs-memcpy %.4f ratio\n", n, ratio(gbs(r->bytes, r->wall), memcpy_wall(c)));
         printf("%s.per-core-vs-memcpy %.4f ratio\n", n, ratio(bytes_per_core(r), memcpy_core(c)));
+        printf("%s.per-core-vs-memcpy-stream %.4f ratio\n", n, ratio(bytes_per_core(r), stream_core_gbs));
+        printf("%s.per-core-vs-tap-alone %.3f ratio\n", n, ratio(per_core(r), per_core(tap_alone(c, r))));
 }
 
 static void print_all(void) {
         bool gso_goal = true, gso_goal_wall = true, pps_goal = true, have_gso = false, have_pps = false;
-        double worst_gso = 1e9, worst_gso_wall = 1e9, worst_pps = 1e18;
+        double tap_alone_64_min = 1e18, tap_alone_64_max = 0;
+        double worst_gso = 1e9, worst_gso_wall = 1e9, worst_gso_stream = 1e9, worst_pps = 1e18, worst_pps_vs_tap = 1e9;
 
         for (unsigned qi = 0; qi < ELEMENTS(queue_counts); qi++)
                 for (unsigned si = 0; si < ELEMENTS(sizes); si++) {
@@ -724,6 +803,19 @@ static void print_all(void) {
                                 printf("%s.lost %llu pkt\n", n, (unsigned long long) c->fwd.lost);
                         } else
                                 printf("%s.failed 1 bool\n", n);
+                        const struct {
+                                const char *name;
+                                const Result *r;
+                        } alone[] = { { "tap-write", &c->tap_write }, { "tap-read", &c->tap_read } };
+                        for (unsigned k = 0; k < ELEMENTS(alone); k++) {
+                                snprintf(n, sizeof n, "ref.%s.%s.%uq", alone[k].name, sz->name, q);
+                                if (!alone[k].r->ok) {
+                                        printf("%s.failed 1 bool\n", n);
+                                        continue;
+                                }
+                                printf("%s.pps-per-core %.0f pkt/s/core\n", n, per_core(alone[k].r));
+                                printf("%s.throughput-per-core %.3f GB/s/core\n", n, bytes_per_core(alone[k].r));
+                        }
                         if (c->memcpy_s > 0) {
                                 printf("ref.memcpy.%s.%uq.throughput %.3f GB/s\n", sz->name, q, memcpy_wall(c));
                                 printf("ref.memcpy.%s.%uq.throughput-per-core %.3f GB/s/core\n", sz->name, q,
@@ -743,29 +835,45 @@ static void print_all(void) {
                                         have_gso = true;
                                         worst_gso = MIN(worst_gso, x);
                                         worst_gso_wall = MIN(worst_gso_wall, w);
+                                        worst_gso_stream = MIN(worst_gso_stream, ratio(bytes_per_core(r), stream_core_gbs));
                                         gso_goal &= x >= 0.5;
                                         gso_goal_wall &= w >= 0.5;
                                 }
                                 if (sz->len == 64) {
                                         have_pps = true;
                                         worst_pps = MIN(worst_pps, per_core(r));
+                                        worst_pps_vs_tap = MIN(worst_pps_vs_tap, ratio(per_core(r), per_core(tap_alone(c, r))));
                                         pps_goal &= per_core(r) >= 1e6;
                                 }
                         }
                 }
+        for (unsigned qi = 0; qi < ELEMENTS(queue_counts); qi++)
+                for (unsigned si = 0; si < ELEMENTS(sizes); si++)
+                        if (sizes[si].len == 64)
+                                for (unsigned k = 0; k < 2; k++) {
+                                        const Result *r = k ? &cases[qi][si].tap_read : &cases[qi][si].tap_write;
+                                        if (!r->ok)
+                                                continue;
+                                        tap_alone_64_min = MIN(tap_alone_64_min, per_core(r));
+                                        tap_alone_64_max = MAX(tap_alone_64_max, per_core(r));
+                                }
+        printf("ref.memcpy-stream.throughput-per-core %.3f GB/s/core\n", stream_core_gbs);
         if (have_gso) {
                 printf("goal.gso-per-core-vs-memcpy-per-core.worst %.4f ratio\n", worst_gso);
+                printf("goal.gso-per-core-vs-memcpy-stream.worst %.4f ratio\n", worst_gso_stream);
                 printf("goal.gso-wall-vs-memcpy-wall.worst %.4f ratio\n", worst_gso_wall);
                 printf("goal.gso-within-2x-of-memcpy.per-core %d bool\n", gso_goal);
                 printf("goal.gso-within-2x-of-memcpy.wall %d bool\n", gso_goal_wall);
         }
         if (have_pps) {
                 printf("goal.64B-pps-per-core.worst %.0f pkt/s/core\n", worst_pps);
+                printf("goal.64B-pps-per-core-vs-tap-alone.worst %.3f ratio\n", worst_pps_vs_tap);
                 printf("goal.64B-1Mpps-per-core %d bool\n", pps_goal);
         }
 
-        printf("\n%-10s %-2s %-12s %9s %7s %10s %8s %5s %6s %7s %7s %7s %5s\n", "frame", "q", "path", "pkt/s",
-               "GB/s", "pkt/s/core", "GB/s/core", "cpu", "fe-cpu", "vs-fwd", "core/fwd", "core/mcpy", "lost");
+        printf("\n%-10s %-2s %-14s %9s %7s %10s %8s %5s %6s %7s %7s %7s %7s %8s %5s\n", "frame", "q", "path", "pkt/s",
+               "GB/s", "pkt/s/core", "GB/s/core", "cpu", "fe-cpu", "vs-fwd", "core/fwd", "core/tap", "core/mcpy",
+               "core/strm", "lost");
         for (unsigned qi = 0; qi < ELEMENTS(queue_counts); qi++)
                 for (unsigned si = 0; si < ELEMENTS(sizes); si++) {
                         const Case *c = &cases[qi][si];
@@ -773,28 +881,46 @@ static void print_all(void) {
                         const struct {
                                 const char *name;
                                 const Result *r;
-                        } rows[] = { { "guest->tap", &c->tx }, { "tap->guest", &c->rx }, { "tap-fwd(ref)", &c->fwd } };
+                        } rows[] = { { "guest->tap", &c->tx },           { "tap->guest", &c->rx },
+                                     { "tap-fwd(ref)", &c->fwd },        { "tap-write(ref)", &c->tap_write },
+                                     { "tap-read(ref)", &c->tap_read } };
                         for (unsigned k = 0; k < ELEMENTS(rows); k++) {
                                 const Result *r = rows[k].r;
-                                printf("%-10s %-2u %-12s %9.0f %7.3f %10.0f %8.3f %5.2f %6.2f %7.3f %7.3f %7.4f %5llu\n",
+                                bool own = r == &c->tx || r == &c->rx;
+                                printf("%-10s %-2u %-14s %9.0f %7.3f %10.0f %8.3f %5.2f %6.2f %7.3f %7.3f %7.3f %7.4f %8.4f %5llu\n",
                                        sz->name, queue_counts[qi], rows[k].name, pps(r), gbs(r->bytes, r->wall),
                                        per_core(r), bytes_per_core(r), ratio(r->daemon_cpu, r->wall),
                                        ratio(r->fe_cpu, r->wall), ratio(pps(r), pps(&c->fwd)),
-                                       ratio(per_core(r), per_core(&c->fwd)), ratio(bytes_per_core(r), memcpy_core(c)),
+                                       ratio(per_core(r), per_core(&c->fwd)),
+                                       own ? ratio(per_core(r), per_core(tap_alone(c, r))) : 0,
+                                       ratio(bytes_per_core(r), memcpy_core(c)), ratio(bytes_per_core(r), stream_core_gbs),
                                        (unsigned long long) r->lost);
                         }
-                        printf("%-10s %-2u %-12s %9s %7.3f %10s %8.3f\n", sz->name, queue_counts[qi], "memcpy(ref)", "-",
+                        printf("%-10s %-2u %-14s %9s %7.3f %10s %8.3f\n", sz->name, queue_counts[qi], "memcpy(ref)", "-",
                                memcpy_wall(c), "-", memcpy_core(c));
                 }
         printf("cpu: cores used by the daemon (or the forwarder); fe-cpu: by the test frontend (or the reference's\n"
                "feeding loop), without the packet generator's sendmmsg time. Per-core figures divide by that CPU\n"
                "time (from /proc/<pid>/stat; 10 ms ticks), so they hold on a shared machine; wall figures do not.\n"
-               "Goals (per core): GSO throughput within 2x of memcpy: %s; 64-byte frames at 1M pkt/s per core: %s.\n",
-               have_gso ? (gso_goal ? "met" : "NOT met") : "not measured",
-               have_pps ? (pps_goal ? "met" : "NOT met") : "not measured");
+               "core/tap: per core against the tap alone in the same direction (tap-write for guest->tap, tap-read\n"
+               "for tap->guest): the share of the tap's own ceiling reached. core/mcpy: against memcpy of the same\n"
+               "bytes in cache-resident buffers; core/strm: against memcpy through memory (%.1f GB/s per core).\n"
+               "Goals (per core): GSO throughput within 2x of memcpy: %s (in cache), %s (through memory);\n"
+               "64-byte frames at 1M pkt/s per core: %s (the tap alone does %.0f-%.0f k).\n",
+               stream_core_gbs, have_gso ? (gso_goal ? "met" : "NOT met") : "not measured",
+               have_gso ? (worst_gso_stream >= 0.5 ? "met" : "NOT met") : "not measured",
+               have_pps ? (pps_goal ? "met" : "NOT met") : "not measured", tap_alone_64_min / 1e3,
+               tap_alone_64_max / 1e3);
 }
 
 /* ---- main ---------------------------------------------------------------- */
+
+/* BENCH_NET_SIZE=64KiB-GSO (and BENCH_NET_QUEUES=1) run one case only, for
+ * profiling. */
+static bool size_selected(const Size *sz) {
+        const char *only = getenv("BENCH_NET_SIZE");
+        return !only || strcmp(only, sz->name) == 0;
+}
 
 static int guest_vif(uint32_t domid, unsigned queues, NetFront *nf) {
         char name[32], mac[32];
@@ -830,6 +956,8 @@ static void run_queues(unsigned qi) {
                 return;
         }
         for (unsigned si = 0; si < ELEMENTS(sizes) && !interrupted; si++) {
+                if (!size_selected(&sizes[si]))
+                        continue;
                 Case *c = &cases[qi][si];
                 c->tx = run_tx(&nf, &sizes[si], vif);
                 if (!interrupted)
@@ -862,8 +990,17 @@ static void run_queues(unsigned qi) {
         if (fwd_pid < 0)
                 goto out;
         for (unsigned si = 0; si < ELEMENTS(sizes) && !interrupted; si++) {
-                cases[qi][si].fwd = run_fwd(&sizes[si], q, ta, tb);
-                fprintf(stderr, "%s %uq: tap-fwd %.0f pkt/s\n", sizes[si].name, q, pps(&cases[qi][si].fwd));
+                if (!size_selected(&sizes[si]))
+                        continue;
+                Case *c = &cases[qi][si];
+                atomic_store(&fwd_shm->sink, 0);
+                c->fwd = run_fwd(&sizes[si], q, ta, tb);
+                atomic_store(&fwd_shm->sink, 1);
+                c->tap_read = run_fwd(&sizes[si], q, ta, tb);
+                if (!interrupted)
+                        c->tap_write = run_tap_write(&sizes[si], fb, q);
+                fprintf(stderr, "%s %uq: tap-fwd %.0f pkt/s, tap-read %.0f pkt/s/core, tap-write %.0f pkt/s/core\n",
+                        sizes[si].name, q, pps(&c->fwd), per_core(&c->tap_read), per_core(&c->tap_write));
         }
         atomic_store(&fwd_shm->stop, 1);
         waitpid(fwd_pid, NULL, 0);
@@ -911,8 +1048,10 @@ int main(void) {
         printf("bench.online-cpus %ld cpus\n", sysconf(_SC_NPROCESSORS_ONLN));
         printf("bench.loadavg-at-start %.2f load\n", load[0]);
 
+        run_memcpy_stream();
         for (unsigned qi = 0; qi < ELEMENTS(queue_counts) && !interrupted; qi++)
-                run_queues(qi);
+                if (!getenv("BENCH_NET_QUEUES") || (unsigned) atoi(getenv("BENCH_NET_QUEUES")) == queue_counts[qi])
+                        run_queues(qi);
 
         status = harness_stop_pvbackd(&H);
         if (status != 0) {
