@@ -14,23 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
 #include "harness.h"
 #include "xensim.h"
 
 #define GUESTS 250
 #define DEVS_PER_GUEST 4
 #define LATENCY_SAMPLES 100
-
-static double now_s(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return x < y ? -1 : x > y;
-}
 
 /* Waits until every device of the given range reports InitWait. */
 static int wait_all_initwait(Harness *h, uint32_t first_dom, unsigned guests, double timeout_s) {

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
 #include "blkfront.h"
 
 #define DISK_BYTES (256ull << 20)
@@ -82,17 +83,6 @@ typedef struct Result {
         double iops, mbs, p50_us, p99_us, cpu_us_per_io;
         bool ok;
 } Result;
-
-static double now_s(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return x < y ? -1 : x > y;
-}
 
 static uint32_t rnd(uint32_t *s) {
         *s ^= *s << 13;

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
 #include "cons-front.h"
 #include "harness.h"
 #include "xensim.h"
@@ -30,17 +31,6 @@
 #define BYTES (32u << 20)
 #define ROUNDS 2000
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
-
-static double now_s(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return x < y ? -1 : x > y;
-}
 
 /* A child that reads fd: counts to total (drain) or echoes each byte (echo). */
 static pid_t reader_child(int fd, bool echo, size_t total) {

@@ -54,6 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
 #include "netfront.h"
 #include "xensim.h"
 
@@ -106,18 +107,6 @@ static FwdShared *fwd_shm;
 static pid_t fwd_pid = -1;
 
 static double gbs(uint64_t bytes, double s);
-
-static double now_s(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static double thread_cpu_s(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 static void on_signal(int sig) {
         (void) sig;
@@ -358,7 +347,7 @@ static void tx_fill_pages(NetFront *nf, const Size *sz) {
         build_frame(frame, sz->len, PEER_MAC, GUEST_MAC, sz->gso, 40000);
         for (unsigned qi = 0; qi < nf->o.queues; qi++)
                 for (unsigned p = 0; p < NF_RING; p++) {
-                        uint8_t *page = xsim_guest_page(nf->domid, nf->q[qi].tx_gfn[p]);
+                        uint8_t *page = xsim_guest_page(nf->dev.domid, nf->q[qi].tx_gfn[p]);
                         if (!sz->gso)
                                 memcpy(page, frame, sz->len);
                         else {

@@ -29,15 +29,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
+
 #define FRAME 64u
 #define PACKETS 600000u      /* per measurement */
 #define READ_FILL 10000u     /* frames queued in the tap before each read pass */
-
-static double thread_cpu_s(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 static int tap_open(const char *name) {
         struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE };

@@ -378,39 +378,46 @@ int ts_device_remove(Harness *h, const char *kind, uint32_t domid, uint32_t devi
 
 /* ---- frontend ----------------------------------------------------------- */
 
-int fe_open(Frontend *f, Harness *h, const char *kind, uint32_t domid, uint32_t devid) {
-        *f = (Frontend) { .h = h, .domid = domid, .devid = devid };
-        snprintf(f->kind, sizeof f->kind, "%s", kind);
-        snprintf(f->fe, sizeof f->fe, "/local/domain/%u/device/%s/%u", domid, kind, devid);
-        snprintf(f->be, sizeof f->be, "/local/domain/0/backend/%s/%u/%u", kind, domid, devid);
-        f->xs = xsim_xs_open_as(domid);
-        f->xce = xsim_evtchn_open_as(domid);
-        return f->xs && f->xce ? 0 : -errno;
+int guest_dev_open(GuestDev *g, const char *kind, uint32_t domid, uint32_t devid) {
+        *g = (GuestDev) { .domid = domid, .devid = devid };
+        snprintf(g->fe, sizeof g->fe, "/local/domain/%u/device/%s/%u", domid, kind, devid);
+        snprintf(g->be, sizeof g->be, "/local/domain/0/backend/%s/%u/%u", kind, domid, devid);
+        g->xs = xsim_xs_open_as(domid);
+        g->xce = xsim_evtchn_open_as(domid);
+        return g->xs && g->xce ? 0 : -errno;
 }
 
-void fe_close(Frontend *f) {
-        if (f->xs)
-                xs_close(f->xs);
-        if (f->xce)
-                xenevtchn_close(f->xce);
-        f->xs = NULL;
-        f->xce = NULL;
+void guest_dev_close(GuestDev *g) {
+        if (g->xs)
+                xs_close(g->xs);
+        if (g->xce)
+                xenevtchn_close(g->xce);
+        g->xs = NULL;
+        g->xce = NULL;
 }
 
-int fe_set_state(Frontend *f, XenbusState s) {
-        char p[200], v[8];
-        snprintf(p, sizeof p, "%s/state", f->fe);
-        snprintf(v, sizeof v, "%d", (int) s);
-        return xs_write(f->xs, XBT_NULL, p, v, strlen(v)) ? 0 : -errno;
+bool guest_dev_write(GuestDev *g, xs_transaction_t t, const char *dir, const char *key, const char *fmt, ...) {
+        char p[256], v[128];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(v, sizeof v, fmt, ap);
+        va_end(ap);
+        snprintf(p, sizeof p, "%s/%s", dir, key);
+        return xs_write(g->xs, t, p, v, strlen(v));
 }
 
-int fe_backend_state(Frontend *f) {
+int guest_dev_set_state(GuestDev *g, XenbusState s) {
+        return guest_dev_write(g, XBT_NULL, g->fe, "state", "%d", (int) s) ? 0 : -errno;
+}
+
+int guest_dev_backend_state(GuestDev *g) {
         char p[200], *v;
         unsigned len;
         int s;
 
-        snprintf(p, sizeof p, "%s/state", f->be);
-        v = xs_read(f->xs, XBT_NULL, p, &len);
+        snprintf(p, sizeof p, "%s/state", g->be);
+        v = xs_read(g->xs, XBT_NULL, p, &len);
         if (!v)
                 return -errno;
         s = atoi(v);
@@ -418,11 +425,33 @@ int fe_backend_state(Frontend *f) {
         return s;
 }
 
-int fe_wait_backend(Frontend *f, XenbusState s, int timeout_ms) {
+int guest_dev_wait_backend_state(GuestDev *g, XenbusState s, int timeout_ms) {
         char p[200], v[8];
-        snprintf(p, sizeof p, "%s/state", f->be);
+        snprintf(p, sizeof p, "%s/state", g->be);
         snprintf(v, sizeof v, "%d", (int) s);
-        return xsim_wait_value(f->xs, p, v, timeout_ms);
+        return xsim_wait_value(g->xs, p, v, timeout_ms);
+}
+
+int fe_open(Frontend *f, Harness *h, const char *kind, uint32_t domid, uint32_t devid) {
+        *f = (Frontend) { .h = h };
+        snprintf(f->kind, sizeof f->kind, "%s", kind);
+        return guest_dev_open(&f->dev, kind, domid, devid);
+}
+
+void fe_close(Frontend *f) {
+        guest_dev_close(&f->dev);
+}
+
+int fe_set_state(Frontend *f, XenbusState s) {
+        return guest_dev_set_state(&f->dev, s);
+}
+
+int fe_backend_state(Frontend *f) {
+        return guest_dev_backend_state(&f->dev);
+}
+
+int fe_wait_backend(Frontend *f, XenbusState s, int timeout_ms) {
+        return guest_dev_wait_backend_state(&f->dev, s, timeout_ms);
 }
 
 int fe_setup_ring(Frontend *f, unsigned order) {
@@ -434,55 +463,55 @@ int fe_setup_ring(Frontend *f, unsigned order) {
 
         f->order = order;
         for (unsigned i = 0; i < n; i++) {
-                r = xsim_page_alloc(f->domid, &gfn);
+                r = xsim_page_alloc(f->dev.domid, &gfn);
                 if (r < 0)
                         return r;
                 if (i == 0)
                         f->ring_gfn = gfn;
                 else if (gfn != f->ring_gfn + i)
                         return -EFAULT; /* the ring must be contiguous for us to use it */
-                r = xsim_grant_access(f->domid, 0, gfn, false, &f->ring_refs[i]);
+                r = xsim_grant_access(f->dev.domid, 0, gfn, false, &f->ring_refs[i]);
                 if (r < 0)
                         return r;
         }
-        r = xsim_page_alloc(f->domid, &f->data_gfn);
+        r = xsim_page_alloc(f->dev.domid, &f->data_gfn);
         if (r < 0)
                 return r;
-        r = xsim_grant_access(f->domid, 0, f->data_gfn, true, &f->data_ref);
+        r = xsim_grant_access(f->dev.domid, 0, f->data_gfn, true, &f->data_ref);
         if (r < 0)
                 return r;
 
-        vtest_sring_t *s = xsim_guest_page(f->domid, f->ring_gfn);
+        vtest_sring_t *s = xsim_guest_page(f->dev.domid, f->ring_gfn);
         SHARED_RING_INIT(s);
         FRONT_RING_INIT(&f->ring, s, (size_t) n * 4096);
 
-        port = xenevtchn_bind_unbound_port(f->xce, 0);
+        port = xenevtchn_bind_unbound_port(f->dev.xce, 0);
         if (port < 0)
                 return -errno;
         f->port = (evtchn_port_t) port;
 
-        t = xs_transaction_start(f->xs);
+        t = xs_transaction_start(f->dev.xs);
         if (order == 0)
-                tx_write(f->xs, t, f->fe, "ring-ref", (snprintf(val, sizeof val, "%u", f->ring_refs[0]), val));
+                tx_write(f->dev.xs, t, f->dev.fe, "ring-ref", (snprintf(val, sizeof val, "%u", f->ring_refs[0]), val));
         else {
-                tx_write(f->xs, t, f->fe, "ring-page-order", (snprintf(val, sizeof val, "%u", order), val));
+                tx_write(f->dev.xs, t, f->dev.fe, "ring-page-order", (snprintf(val, sizeof val, "%u", order), val));
                 for (unsigned i = 0; i < n; i++) {
                         snprintf(key, sizeof key, "ring-ref%u", i);
                         snprintf(val, sizeof val, "%u", f->ring_refs[i]);
-                        tx_write(f->xs, t, f->fe, key, val);
+                        tx_write(f->dev.xs, t, f->dev.fe, key, val);
                 }
         }
         snprintf(val, sizeof val, "%u", f->port);
-        tx_write(f->xs, t, f->fe, "event-channel", val);
-        return xs_transaction_end(f->xs, t, false) ? 0 : -errno;
+        tx_write(f->dev.xs, t, f->dev.fe, "event-channel", val);
+        return xs_transaction_end(f->dev.xs, t, false) ? 0 : -errno;
 }
 
 int fe_end_grants(Frontend *f) {
         int r = 0;
         for (unsigned i = 0; i < (1u << f->order); i++)
-                if (xsim_grant_end(f->domid, f->ring_refs[i]) < 0)
+                if (xsim_grant_end(f->dev.domid, f->ring_refs[i]) < 0)
                         r = -EBUSY;
-        if (xsim_grant_end(f->domid, f->data_ref) < 0)
+        if (xsim_grant_end(f->dev.domid, f->data_ref) < 0)
                 r = -EBUSY;
         return r;
 }
@@ -492,7 +521,7 @@ void *fe_sring(Frontend *f) {
 }
 
 int fe_roundtrip(Frontend *f, uint16_t offset, uint16_t len, int timeout_ms) {
-        uint8_t *data = xsim_guest_page(f->domid, f->data_gfn);
+        uint8_t *data = xsim_guest_page(f->dev.domid, f->data_gfn);
         struct vtest_request *req;
         uint64_t id = ++f->next_id;
         long end = now_ms() + timeout_ms;
@@ -505,7 +534,7 @@ int fe_roundtrip(Frontend *f, uint16_t offset, uint16_t len, int timeout_ms) {
         f->ring.req_prod_pvt++;
         RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&f->ring, notify);
         if (notify)
-                xenevtchn_notify(f->xce, f->port);
+                xenevtchn_notify(f->dev.xce, f->port);
 
         for (;;) {
                 while (RING_HAS_UNCONSUMED_RESPONSES(&f->ring)) {
@@ -524,14 +553,14 @@ int fe_roundtrip(Frontend *f, uint16_t offset, uint16_t len, int timeout_ms) {
                 RING_FINAL_CHECK_FOR_RESPONSES(&f->ring, more);
                 if (more)
                         continue;
-                struct pollfd p = { .fd = xenevtchn_fd(f->xce), .events = POLLIN };
+                struct pollfd p = { .fd = xenevtchn_fd(f->dev.xce), .events = POLLIN };
                 long left = end - now_ms();
                 if (left <= 0)
                         return -ETIMEDOUT;
                 if (poll(&p, 1, (int) (left < 50 ? left : 50)) > 0) {
-                        int port = xenevtchn_pending(f->xce);
+                        int port = xenevtchn_pending(f->dev.xce);
                         if (port >= 0)
-                                xenevtchn_unmask(f->xce, (evtchn_port_t) port);
+                                xenevtchn_unmask(f->dev.xce, (evtchn_port_t) port);
                 }
         }
 }

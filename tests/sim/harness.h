@@ -68,14 +68,36 @@ int ts_wait(Harness *h, const char *path, const char *want, int timeout_ms);
 /* Milliseconds until path == want, or -1 on timeout. */
 long ts_time_until(Harness *h, const char *path, const char *want, int timeout_ms);
 
-/* Frontend side (the guest). */
-typedef struct Frontend {
-        Harness *h;
+/* The guest's end of one device, shared by every test frontend (vtest,
+ * blkfront, netfront, console): its XenStore and event-channel handles,
+ * opened as the guest, and the frontend (F) and backend (B) directories. */
+typedef struct GuestDev {
         uint32_t domid, devid;
-        char kind[16];
         char fe[128], be[128];
         struct xs_handle *xs;
         xenevtchn_handle *xce;
+} GuestDev;
+
+/* Fills in the paths for kind ("vbd", "vif", "console", ...) and opens both
+ * handles as domid; -errno if either fails (guest_dev_close() still due). */
+int guest_dev_open(GuestDev *g, const char *kind, uint32_t domid, uint32_t devid);
+void guest_dev_close(GuestDev *g);
+/* Writes dir/key = the formatted value, as the guest, in transaction t
+ * (XBT_NULL: none). false with errno set. */
+bool guest_dev_write(GuestDev *g, xs_transaction_t t, const char *dir, const char *key, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
+/* Writes F/state. */
+int guest_dev_set_state(GuestDev *g, XenbusState s);
+/* B/state, or -errno. */
+int guest_dev_backend_state(GuestDev *g);
+/* Waits (as a frontend does, by watch) until B/state is s. */
+int guest_dev_wait_backend_state(GuestDev *g, XenbusState s, int timeout_ms);
+
+/* Frontend side (the guest): the vtest frontend. */
+typedef struct Frontend {
+        Harness *h;
+        GuestDev dev;
+        char kind[16];
         unsigned order;
         uint32_t ring_refs[16];
         uint64_t ring_gfn;

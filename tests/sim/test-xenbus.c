@@ -426,7 +426,7 @@ static void test_invalid_frontend_state(void **state) {
         guest_with_device(5, 3, NULL);
         assert_int_equal(fe_open(&f, &H, "vtest", 5, 3), 0);
         connect_linux(&f, 0);
-        assert_true(xs_write(f.xs, XBT_NULL, "/local/domain/5/device/vtest/3/state", "connected", 9));
+        assert_true(xs_write(f.dev.xs, XBT_NULL, "/local/domain/5/device/vtest/3/state", "connected", 9));
         assert_int_equal(fe_wait_backend(&f, XenbusStateClosing, T_WAIT), 0);
         err = ts_read(&H, "/local/domain/0/error/backend/vtest/5/3/error");
         assert_non_null(err);
@@ -448,7 +448,7 @@ static void test_broken_ring_closes_only_that_device(void **state) {
         connect_linux(&f, 0);
         s = fe_sring(&f);
         s->req_prod += 1000; /* far beyond the ring */
-        xenevtchn_notify(f.xce, f.port);
+        xenevtchn_notify(f.dev.xce, f.port);
         assert_int_equal(fe_wait_backend(&f, XenbusStateClosing, T_WAIT), 0);
         err = ts_read(&H, "/local/domain/0/error/backend/vtest/6/3/error");
         assert_non_null(err);
@@ -526,7 +526,7 @@ static void test_event_storm_is_throttled(void **state) {
         clock_gettime(CLOCK_MONOTONIC, &t0);
         do {
                 for (int i = 0; i < 1000; i++, notifies++)
-                        xenevtchn_notify(f.xce, f.port);
+                        xenevtchn_notify(f.dev.xce, f.port);
                 clock_gettime(CLOCK_MONOTONIC, &t);
         } while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < 1000);
         cpu = harness_cpu_seconds(&H) - cpu0;
@@ -600,9 +600,9 @@ static void test_frontend_node_followed(void **state) {
         guest_with_device(4, 8, NULL);
         assert_int_equal(fe_open(&f, &H, "vtest", 4, 8), 0);
         connect_linux(&f, 0);
-        assert_true(xs_write(f.xs, XBT_NULL, "/local/domain/4/device/vtest/8/vtest-knob", "7", 1));
+        assert_true(xs_write(f.dev.xs, XBT_NULL, "/local/domain/4/device/vtest/8/vtest-knob", "7", 1));
         wait_be(4, 8, "vtest-knob-seen", "7");
-        assert_true(xs_write(f.xs, XBT_NULL, "/local/domain/4/device/vtest/8/vtest-knob", "9", 1));
+        assert_true(xs_write(f.dev.xs, XBT_NULL, "/local/domain/4/device/vtest/8/vtest-knob", "9", 1));
         wait_be(4, 8, "vtest-knob-seen", "9");
         fe_close(&f);
 }

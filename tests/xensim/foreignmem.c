@@ -151,30 +151,17 @@ static bool frames_release(struct xsim_dom *d, size_t n) {
         return zombie_gone;
 }
 
-static void poke_reaper(void) {
-        static const char *const argv[] = { "reap", NULL };
-        (void) xsim_ctl(argv, NULL);
-}
-
 /* ---- API ---- */
 
 xenforeignmemory_handle *xenforeignmemory_open(struct xentoollog_logger *logger, unsigned open_flags) {
         struct xenforeignmemory_handle *f;
         uint32_t domid;
-        int r;
 
         (void) logger;
         (void) open_flags;
-        r = xsim_caller_domid(&domid);
-        if (r < 0) {
-                errno = -r;
+        f = xsim_handle_new(sizeof(*f), &domid);
+        if (!f)
                 return NULL;
-        }
-        f = calloc(1, sizeof(*f));
-        if (!f) {
-                errno = ENOMEM;
-                return NULL;
-        }
         f->domid = domid;
         f->restricted = -1;
         pthread_mutex_init(&f->lock, NULL);
@@ -195,7 +182,7 @@ int xenforeignmemory_close(xenforeignmemory_handle *fmem) {
         pthread_mutex_destroy(&fmem->lock);
         free(fmem);
         if (zombie)
-                poke_reaper();
+                xsim_poke_reaper();
         return 0;
 }
 
@@ -280,7 +267,7 @@ fail:
         zombie = frames_release(d, m->mapped);
         free(m);
         if (zombie)
-                poke_reaper();
+                xsim_poke_reaper();
         errno = first_err;
         return NULL;
 }
@@ -311,7 +298,7 @@ int xenforeignmemory_unmap(xenforeignmemory_handle *fmem, void *addr, size_t pag
         }
         munmap(m->addr, m->pages * XSIM_PAGE_SIZE);
         if (frames_release(m->dom, m->mapped))
-                poke_reaper();
+                xsim_poke_reaper();
         free(m);
         return 0;
 }

@@ -98,11 +98,6 @@ static bool grant_release(struct xsim_dom *d, uint32_t ref, bool write) {
         return zombie_gone;
 }
 
-static void poke_reaper(void) {
-        static const char *const argv[] = { "reap", NULL };
-        (void) xsim_ctl(argv, NULL);
-}
-
 /* ---- mapping registry ---- */
 
 static size_t bucket_of(const struct xengntdev_handle *g, const void *addr) {
@@ -161,20 +156,12 @@ static bool release_entries(struct gmap *m, uint32_t n) {
 xengnttab_handle *xengnttab_open(struct xentoollog_logger *logger, unsigned open_flags) {
         struct xengntdev_handle *g;
         uint32_t domid;
-        int r;
 
         (void) logger;
         (void) open_flags;
-        r = xsim_caller_domid(&domid);
-        if (r < 0) {
-                errno = -r;
+        g = xsim_handle_new(sizeof(*g), &domid);
+        if (!g)
                 return NULL;
-        }
-        g = calloc(1, sizeof(*g));
-        if (!g) {
-                errno = ENOMEM;
-                return NULL;
-        }
         g->domid = domid;
         pthread_mutex_init(&g->lock, NULL);
         return g;
@@ -197,7 +184,7 @@ int xengnttab_close(xengnttab_handle *xgt) {
         pthread_mutex_destroy(&xgt->lock);
         free(xgt);
         if (zombie)
-                poke_reaper();
+                xsim_poke_reaper();
         return 0;
 }
 
@@ -278,7 +265,7 @@ fail:
                 munmap(area, (size_t) count * XSIM_PAGE_SIZE);
         free(m);
         if (zombie)
-                poke_reaper();
+                xsim_poke_reaper();
         errno = err;
         return NULL;
 }
@@ -322,7 +309,7 @@ int xengnttab_unmap(xengnttab_handle *xgt, void *start_address, uint32_t count) 
         zombie = release_entries(m, count);
         free(m);
         if (zombie)
-                poke_reaper();
+                xsim_poke_reaper();
         return 0;
 }
 

@@ -366,3 +366,18 @@ int xsim_caller_domid(uint32_t *ret) {
 
         return r < 0 ? r : xsim_self_domid(ret);
 }
+
+void *xsim_handle_new(size_t size, uint32_t *ret_domid) {
+        void *handle;
+        int r;
+
+        r = xsim_caller_domid(ret_domid);
+        if (r < 0) {
+                errno = -r;
+                return NULL;
+        }
+        handle = calloc(1, size);
+        if (!handle)
+                errno = ENOMEM;
+        return handle;
+}

@@ -584,3 +584,8 @@ int xsim_ctl(const char *const *argv, char **ret_reply) {
         pthread_mutex_unlock(&ctl_lock);
         return r < 0 ? r : 0;
 }
+
+void xsim_poke_reaper(void) {
+        static const char *const argv[] = { "reap", NULL };
+        (void) xsim_ctl(argv, NULL);
+}

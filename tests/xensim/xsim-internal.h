@@ -131,6 +131,9 @@ int xsim_path(char *buf, size_t size, const char *fmt, ...) __attribute__((forma
 int xsim_self_domid(uint32_t *ret);
 /* The domain a library handle being opened acts as; -ENOENT without XENSIM_DIR. */
 int xsim_caller_domid(uint32_t *ret);
+/* The start of a library's open: a zeroed handle of size bytes for the
+ * calling domain, whose id goes to *ret_domid. NULL with errno set. */
+void *xsim_handle_new(size_t size, uint32_t *ret_domid);
 int xsim_mutex_init_shared(pthread_mutex_t *m);
 int xsim_lock(pthread_mutex_t *m);
 void xsim_unlock(pthread_mutex_t *m);
@@ -152,6 +155,8 @@ struct xenevtchn_handle *xsim_evtchn_open(uint32_t domid, unsigned flags);
 struct xs_handle *xsim_xs_open(uint32_t domid);
 int xsim_xs_domid(struct xs_handle *h);
 int xsim_ctl(const char *const *argv, char **ret_reply);
+/* Tells xensimd that a dying domain may have lost its last mapping. */
+void xsim_poke_reaper(void);
 void xsim_ctl_reset(void);
 
 /* Helpers to pack/unpack the binary parts of the private protocol. */

@@ -11,7 +11,6 @@
  * and out of the pool by the frontend (the benchmark does that copy). */
 
 #include <poll.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,10 +44,7 @@ typedef struct BfResult {
 
 typedef struct BlkFront {
         Harness *h;
-        uint32_t domid, devid;
-        char fe[128], be[128];
-        struct xs_handle *xs;
-        xenevtchn_handle *xce;
+        GuestDev dev;
         bool x86_32;
         bool persistent; /* asked for and offered: writable pool grants for everything */
         unsigned nq, order;
@@ -67,37 +63,20 @@ static inline long bf_now_ms(void) {
 }
 
 static inline uint8_t *bf_page(BlkFront *f, unsigned i) {
-        return xsim_guest_page(f->domid, f->data_gfn0 + i);
-}
-
-static inline int bf_xs_write(BlkFront *f, xs_transaction_t t, const char *dir, const char *key, const char *fmt,
-                              ...) __attribute__((format(printf, 5, 6)));
-static inline int bf_xs_write(BlkFront *f, xs_transaction_t t, const char *dir, const char *key, const char *fmt,
-                              ...) {
-        char p[256], v[128];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(v, sizeof v, fmt, ap);
-        va_end(ap);
-        snprintf(p, sizeof p, "%s/%s", dir, key);
-        return xs_write(f->xs, t, p, v, strlen(v)) ? 0 : -1;
+        return xsim_guest_page(f->dev.domid, f->data_gfn0 + i);
 }
 
 /* Opens the frontend side of an existing guest: n_pages data pages (each
  * granted writable and read-only) and the indirect pages. */
 static inline int bf_open_pages(BlkFront *f, Harness *h, uint32_t domid, uint32_t devid, unsigned n_pages) {
         uint64_t gfn;
+        int r;
 
         memset(f, 0, sizeof *f);
         f->h = h;
-        f->domid = domid;
-        f->devid = devid;
-        snprintf(f->fe, sizeof f->fe, "/local/domain/%u/device/vbd/%u", domid, devid);
-        snprintf(f->be, sizeof f->be, "/local/domain/0/backend/vbd/%u/%u", domid, devid);
-        f->xs = xsim_xs_open_as(domid);
-        f->xce = xsim_evtchn_open_as(domid);
-        if (!f->xs || !f->xce)
-                return -errno;
+        r = guest_dev_open(&f->dev, "vbd", domid, devid);
+        if (r < 0)
+                return r;
         for (unsigned i = 0; i < n_pages && i < BF_DATA_PAGES; i++) {
                 if (xsim_page_alloc(domid, &gfn) < 0)
                         return -ENOMEM;
@@ -127,30 +106,22 @@ static inline int bf_open(BlkFront *f, Harness *h, uint32_t domid, uint32_t devi
 }
 
 static inline void bf_close(BlkFront *f) {
-        if (f->xs)
-                xs_close(f->xs);
-        if (f->xce)
-                xenevtchn_close(f->xce);
-        f->xs = NULL;
-        f->xce = NULL;
+        guest_dev_close(&f->dev);
 }
 
 static inline int bf_set_state(BlkFront *f, XenbusState s) {
-        return bf_xs_write(f, XBT_NULL, f->fe, "state", "%d", (int) s);
+        return guest_dev_set_state(&f->dev, s);
 }
 
 static inline int bf_wait_backend(BlkFront *f, XenbusState s, int timeout_ms) {
-        char p[200], v[8];
-        snprintf(p, sizeof p, "%s/state", f->be);
-        snprintf(v, sizeof v, "%d", (int) s);
-        return xsim_wait_value(f->xs, p, v, timeout_ms);
+        return guest_dev_wait_backend_state(&f->dev, s, timeout_ms);
 }
 
 static inline char *bf_read_be(BlkFront *f, const char *key) {
         char p[256];
         unsigned len;
-        snprintf(p, sizeof p, "%s/%s", f->be, key);
-        return xs_read(f->xs, XBT_NULL, p, &len);
+        snprintf(p, sizeof p, "%s/%s", f->dev.be, key);
+        return xs_read(f->dev.xs, XBT_NULL, p, &len);
 }
 
 /* Grants the rings, binds event channels and writes the ring keys in one
@@ -171,16 +142,16 @@ static inline int bf_setup_rings(BlkFront *f, unsigned nq, unsigned order, bool 
                 int port;
 
                 for (unsigned i = 0; i < pages; i++) {
-                        if (xsim_page_alloc(f->domid, &gfn) < 0)
+                        if (xsim_page_alloc(f->dev.domid, &gfn) < 0)
                                 return -ENOMEM;
                         if (i == 0)
                                 q->ring_gfn = gfn;
                         else if (gfn != q->ring_gfn + i)
                                 return -EFAULT;
-                        if (xsim_grant_access(f->domid, 0, gfn, false, &q->refs[i]) < 0)
+                        if (xsim_grant_access(f->dev.domid, 0, gfn, false, &q->refs[i]) < 0)
                                 return -ENOSPC;
                 }
-                q->sring = xsim_guest_page(f->domid, q->ring_gfn);
+                q->sring = xsim_guest_page(f->dev.domid, q->ring_gfn);
                 if (x86_32) {
                         blkif_x86_32_sring_t *s = q->sring;
                         SHARED_RING_INIT(s);
@@ -191,43 +162,43 @@ static inline int bf_setup_rings(BlkFront *f, unsigned nq, unsigned order, bool 
                         q->size = __RING_SIZE(s, (size_t) pages * 4096);
                 }
                 q->req_prod_pvt = q->rsp_cons = 0;
-                port = xenevtchn_bind_unbound_port(f->xce, 0);
+                port = xenevtchn_bind_unbound_port(f->dev.xce, 0);
                 if (port < 0)
                         return -errno;
                 q->port = (evtchn_port_t) port;
         }
         for (int attempt = 0; attempt < 10; attempt++) {
-                t = xs_transaction_start(f->xs);
+                t = xs_transaction_start(f->dev.xs);
                 for (unsigned qi = 0; qi < nq; qi++) {
                         if (nq == 1)
-                                snprintf(dir, sizeof dir, "%s", f->fe);
+                                snprintf(dir, sizeof dir, "%s", f->dev.fe);
                         else
-                                snprintf(dir, sizeof dir, "%s/queue-%u", f->fe, qi);
+                                snprintf(dir, sizeof dir, "%s/queue-%u", f->dev.fe, qi);
                         if (order == 0)
-                                bf_xs_write(f, t, dir, "ring-ref", "%u", f->q[qi].refs[0]);
+                                guest_dev_write(&f->dev, t, dir, "ring-ref", "%u", f->q[qi].refs[0]);
                         else
                                 for (unsigned i = 0; i < pages; i++) {
                                         char key[32];
                                         snprintf(key, sizeof key, "ring-ref%u", i);
-                                        bf_xs_write(f, t, dir, key, "%u", f->q[qi].refs[i]);
+                                        guest_dev_write(&f->dev, t, dir, key, "%u", f->q[qi].refs[i]);
                                 }
-                        bf_xs_write(f, t, dir, "event-channel", "%u", f->q[qi].port);
+                        guest_dev_write(&f->dev, t, dir, "event-channel", "%u", f->q[qi].port);
                 }
                 if (order > 0)
-                        bf_xs_write(f, t, f->fe, "ring-page-order", "%u", order);
+                        guest_dev_write(&f->dev, t, f->dev.fe, "ring-page-order", "%u", order);
                 if (nq > 1 || windows_style)
-                        bf_xs_write(f, t, f->fe, "multi-queue-num-queues", "%u", nq);
+                        guest_dev_write(&f->dev, t, f->dev.fe, "multi-queue-num-queues", "%u", nq);
                 if (windows_style) {
-                        bf_xs_write(f, t, f->fe, "protocol", "x86_64-abi");
-                        bf_xs_write(f, t, f->fe, "target-id", "0");
-                        bf_xs_write(f, t, f->fe, "feature-surprise-remove", "1");
-                        bf_xs_write(f, t, f->fe, "feature-online-resize", "1");
-                        bf_xs_write(f, t, f->fe, "feature-large-sector-size", "1");
+                        guest_dev_write(&f->dev, t, f->dev.fe, "protocol", "x86_64-abi");
+                        guest_dev_write(&f->dev, t, f->dev.fe, "target-id", "0");
+                        guest_dev_write(&f->dev, t, f->dev.fe, "feature-surprise-remove", "1");
+                        guest_dev_write(&f->dev, t, f->dev.fe, "feature-online-resize", "1");
+                        guest_dev_write(&f->dev, t, f->dev.fe, "feature-large-sector-size", "1");
                 } else {
-                        bf_xs_write(f, t, f->fe, "protocol", x86_32 ? "x86_32-abi" : "x86_64-abi");
-                        bf_xs_write(f, t, f->fe, "feature-persistent", "%d", persistent ? 1 : 0);
+                        guest_dev_write(&f->dev, t, f->dev.fe, "protocol", x86_32 ? "x86_32-abi" : "x86_64-abi");
+                        guest_dev_write(&f->dev, t, f->dev.fe, "feature-persistent", "%d", persistent ? 1 : 0);
                 }
-                if (xs_transaction_end(f->xs, t, false)) {
+                if (xs_transaction_end(f->dev.xs, t, false)) {
                         /* Linux: persistent grants only if the backend offers them too. */
                         char *v = windows_style ? NULL : bf_read_be(f, "feature-persistent");
                         f->persistent = persistent && v && strcmp(v, "1") == 0;
@@ -298,7 +269,7 @@ static inline void bf_push(BlkFront *f, unsigned qi) {
         s->req_prod = q->req_prod_pvt;
         xen_mb();
         if ((RING_IDX) (q->req_prod_pvt - s->req_event) < (RING_IDX) (q->req_prod_pvt - old))
-                xenevtchn_notify(f->xce, q->port);
+                xenevtchn_notify(f->dev.xce, q->port);
 }
 
 /* Collects up to max responses from queue qi, waiting up to timeout_ms for
@@ -333,11 +304,11 @@ static inline int bf_collect(BlkFront *f, unsigned qi, BfResult *out, int want, 
                 long left = end - bf_now_ms();
                 if (left <= 0)
                         return n;
-                struct pollfd p = { .fd = xenevtchn_fd(f->xce), .events = POLLIN };
+                struct pollfd p = { .fd = xenevtchn_fd(f->dev.xce), .events = POLLIN };
                 if (poll(&p, 1, (int) (left < 20 ? left : 20)) > 0) {
-                        int port = xenevtchn_pending(f->xce);
+                        int port = xenevtchn_pending(f->dev.xce);
                         if (port >= 0)
-                                xenevtchn_unmask(f->xce, (evtchn_port_t) port);
+                                xenevtchn_unmask(f->dev.xce, (evtchn_port_t) port);
                 }
         }
 }
@@ -374,7 +345,7 @@ static inline void bf_build_rw(BlkFront *f, BfReq *r, bool write, uint64_t secto
                 r->indirect_op = write ? BLKIF_OP_WRITE : BLKIF_OP_READ;
                 for (unsigned i = 0; i < (n + 511) / 512; i++) {
                         r->indirect_grefs[i] = f->ind_ref[ind0 + i];
-                        memcpy(xsim_guest_page(f->domid, f->ind_gfn0 + ind0 + i), segs + i * 512,
+                        memcpy(xsim_guest_page(f->dev.domid, f->ind_gfn0 + ind0 + i), segs + i * 512,
                                (n - i * 512 < 512 ? n - i * 512 : 512) * sizeof segs[0]);
                 }
         }
@@ -386,9 +357,9 @@ static inline void bf_build_rw(BlkFront *f, BfReq *r, bool write, uint64_t secto
 static inline int bf_regrant_rw(BlkFront *f, unsigned n_pages) {
         for (unsigned i = 0; i < n_pages && i < BF_DATA_PAGES; i++) {
                 uint32_t old = f->ref_rw[i];
-                if (xsim_grant_access(f->domid, 0, f->data_gfn0 + i, false, &f->ref_rw[i]) < 0)
+                if (xsim_grant_access(f->dev.domid, 0, f->data_gfn0 + i, false, &f->ref_rw[i]) < 0)
                         return -ENOSPC;
-                if (xsim_grant_end(f->domid, old) < 0)
+                if (xsim_grant_end(f->dev.domid, old) < 0)
                         return -EBUSY;
         }
         return 0;

@@ -111,6 +111,13 @@ static void add_disk(uint32_t domid, uint32_t devid, const char *params, const c
         assert_int_equal(ts_device_add(&H, "vbd", domid, devid, kv), 0);
 }
 
+/* The usual start: a writable disk on img, attached by our script, and a
+ * frontend opened on it. */
+static void add_disk_and_open(BlkFront *f, uint32_t domid, uint32_t devid, const char *img) {
+        add_disk(domid, devid, img, SCRIPT_OURS, "w", NULL);
+        assert_int_equal(bf_open(f, &H, domid, devid), 0);
+}
+
 static void wait_be(uint32_t domid, uint32_t devid, const char *key, const char *want) {
         char p[256];
         snprintf(p, sizeof p, "/local/domain/0/backend/vbd/%u/%u/%s", domid, devid, key);
@@ -144,16 +151,22 @@ static unsigned be_uint(BlkFront *f, const char *key, unsigned def) {
         return r;
 }
 
+/* The frontend's close: 5, then 6 once the backend followed, and the
+ * backend at 6 too. */
+static void close_frontend(BlkFront *f) {
+        assert_int_equal(bf_set_state(f, XenbusStateClosing), 0);
+        assert_int_equal(bf_wait_backend(f, XenbusStateClosing, T_WAIT), 0);
+        assert_int_equal(bf_set_state(f, XenbusStateClosed), 0);
+        assert_int_equal(bf_wait_backend(f, XenbusStateClosed, T_WAIT), 0);
+}
+
 /* Windows xenvbd: the close cycle first (1 -> 5 -> 6 -> 1), then prepare,
  * connect with min(advertised, 2) queues and order min(advertised, 1). */
 static void connect_windows(BlkFront *f) {
         unsigned order, nq;
 
         assert_int_equal(bf_wait_backend(f, XenbusStateInitWait, T_WAIT), 0);
-        assert_int_equal(bf_set_state(f, XenbusStateClosing), 0);
-        assert_int_equal(bf_wait_backend(f, XenbusStateClosing, T_WAIT), 0);
-        assert_int_equal(bf_set_state(f, XenbusStateClosed), 0);
-        assert_int_equal(bf_wait_backend(f, XenbusStateClosed, T_WAIT), 0);
+        close_frontend(f);
         assert_int_equal(bf_set_state(f, XenbusStateInitialising), 0);
         assert_int_equal(bf_wait_backend(f, XenbusStateInitWait, T_WAIT), 0);
         /* FrontendPrepare / RingConnect / FrontendSetNumQueues reads */
@@ -409,9 +422,9 @@ static void test_windows_frontend(void **state) {
         {
                 char p[256];
                 xs_transaction_t t = xs_transaction_start(H.xs);
-                snprintf(p, sizeof p, "%s/online", f.be);
+                snprintf(p, sizeof p, "%s/online", f.dev.be);
                 xs_write(H.xs, t, p, "0", 1);
-                snprintf(p, sizeof p, "%s/state", f.be);
+                snprintf(p, sizeof p, "%s/state", f.dev.be);
                 xs_write(H.xs, t, p, "5", 1);
                 assert_true(xs_transaction_end(H.xs, t, false));
         }
@@ -419,7 +432,7 @@ static void test_windows_frontend(void **state) {
         /* Still serving while Windows decides (vetoed ejects keep going). */
         assert_int_equal(simple_rw(&f, 0, true, 100, 8), BLKIF_RSP_OKAY);
         memcpy(m.data + 100 * 512, bf_page(&f, 0), 8 * 512);
-        bf_xs_write(&f, XBT_NULL, f.fe, "ejected", "1");
+        guest_dev_write(&f.dev, XBT_NULL, f.dev.fe, "ejected", "1");
         assert_int_equal(bf_set_state(&f, XenbusStateClosed), 0);
         assert_int_equal(bf_wait_backend(&f, XenbusStateClosed, T_WAIT), 0);
         /* Everything unmapped before Closed: the ring grants can be revoked. */
@@ -439,8 +452,7 @@ static void test_linux_frontend_x86_32_multiqueue(void **state) {
         char *img = make_image(imgdir, "linux.img", DISK_SECTORS * 512ull, &m);
 
         (void) state;
-        add_disk(2, 51728, img, SCRIPT_OURS, "w", NULL);
-        assert_int_equal(bf_open(&f, &H, 2, 51728), 0);
+        add_disk_and_open(&f, 2, 51728, img);
         connect_linux(&f, 4, 2, true);
         /* Linux asked for persistent grants, and they are offered: the
          * data pages stay mapped between requests. */
@@ -468,10 +480,10 @@ static void test_linux_frontend_x86_32_multiqueue(void **state) {
         assert_int_equal(xsim_foreign_maps(2), 0); /* persistent maps dropped with the rings */
         {
                 char p[256];
-                snprintf(p, sizeof p, "%s/multi-queue-num-queues", f.fe);
-                xs_rm(f.xs, XBT_NULL, p);
-                snprintf(p, sizeof p, "%s/ring-page-order", f.fe);
-                xs_rm(f.xs, XBT_NULL, p);
+                snprintf(p, sizeof p, "%s/multi-queue-num-queues", f.dev.fe);
+                xs_rm(f.dev.xs, XBT_NULL, p);
+                snprintf(p, sizeof p, "%s/ring-page-order", f.dev.fe);
+                xs_rm(f.dev.xs, XBT_NULL, p);
         }
         assert_int_equal(bf_set_state(&f, XenbusStateInitialising), 0);
         connect_linux(&f, 1, 0, false);
@@ -593,8 +605,7 @@ static void test_hostile_requests(void **state) {
         BfReq r;
 
         (void) state;
-        add_disk(8, 51712, img, SCRIPT_OURS, "w", NULL);
-        assert_int_equal(bf_open(&f, &H, 8, 51712), 0);
+        add_disk_and_open(&f, 8, 51712, img);
         /* Grant copy (no persistent grants), so the copy faults below reach
          * it; the persistent-grant cases are in test_persistent_grants. */
         connect_linux_as(&f, 1, 1, false, false);
@@ -674,7 +685,7 @@ static void test_broken_ring_closes_only_that_device(void **state) {
         {
                 blkif_x86_64_sring_t *s = a.q[0].sring;
                 s->req_prod = s->rsp_prod + a.q[0].size + 5;
-                xenevtchn_notify(a.xce, a.q[0].port);
+                xenevtchn_notify(a.dev.xce, a.q[0].port);
         }
         snprintf(p, sizeof p, "/local/domain/0/error/backend/vbd/9/51712/error");
         assert_int_equal(bf_wait_backend(&a, XenbusStateClosing, T_WAIT), 0);
@@ -700,8 +711,7 @@ static void test_flush_then_sigkill(void **state) {
         int status;
 
         (void) state;
-        add_disk(10, 51712, img, SCRIPT_OURS, "w", NULL);
-        assert_int_equal(bf_open(&f, &H, 10, 51712), 0);
+        add_disk_and_open(&f, 10, 51712, img);
         connect_linux(&f, 1, 0, false);
         workload(&f, &m, 10, 16, false, false, 31337);
         r = (BfReq) { .operation = BLKIF_OP_FLUSH_DISKCACHE };
@@ -729,8 +739,7 @@ static void test_enospc_fails_only_the_request(void **state) {
                 skip();
         }
         img = make_image(mnt, "full.img", 4 << 20, NULL); /* sparse, larger than the fs */
-        add_disk(11, 51712, img, SCRIPT_OURS, "w", NULL);
-        assert_int_equal(bf_open(&f, &H, 11, 51712), 0);
+        add_disk_and_open(&f, 11, 51712, img);
         connect_linux(&f, 1, 0, false);
         for (unsigned i = 0; i < 128; i++) {
                 st = simple_rw(&f, 0, true, (uint64_t) i * 64, 64);
@@ -939,8 +948,7 @@ static void test_tmpfs_without_o_direct(void **state) {
         char *img = make_image(H.dir, "tmpfs.img", DISK_SECTORS * 512ull, &m);
 
         (void) state;
-        add_disk(13, 51712, img, SCRIPT_OURS, "w", NULL);
-        assert_int_equal(bf_open(&f, &H, 13, 51712), 0);
+        add_disk_and_open(&f, 13, 51712, img);
         connect_windows(&f);
         workload(&f, &m, 10, 16, true, false, 5);
         check_image(img, &m);
@@ -958,7 +966,7 @@ static void test_tmpfs_without_o_direct(void **state) {
 
 /* Mapped persistently so far (the rings aside). */
 static int persistent_maps(BlkFront *f) {
-        return xsim_foreign_maps(f->domid) - (int) (f->nq << f->order);
+        return xsim_foreign_maps(f->dev.domid) - (int) (f->nq << f->order);
 }
 
 /* The last "<n> copied past their bound" of the daemon's log. */
@@ -980,13 +988,6 @@ static long copied_past_bound_in_log(void) {
         return n;
 }
 
-static void close_frontend(BlkFront *f) {
-        assert_int_equal(bf_set_state(f, XenbusStateClosing), 0);
-        assert_int_equal(bf_wait_backend(f, XenbusStateClosing, T_WAIT), 0);
-        assert_int_equal(bf_set_state(f, XenbusStateClosed), 0);
-        assert_int_equal(bf_wait_backend(f, XenbusStateClosed, T_WAIT), 0);
-}
-
 /* Persistent grants as Linux blkfront uses them: the random workload
  * checked against the model, each ref mapped once and kept while
  * connected, a ref that cannot be mapped fails only its request, the same
@@ -1000,8 +1001,7 @@ static void test_persistent_grants(void **state) {
         int maps;
 
         (void) state;
-        add_disk(15, 51712, img, SCRIPT_OURS, "w", NULL);
-        assert_int_equal(bf_open(&f, &H, 15, 51712), 0);
+        add_disk_and_open(&f, 15, 51712, img);
         connect_linux(&f, 2, 1, false);
         assert_true(f.persistent);
         workload(&f, &m, 30, 16, true, false, 1515);
@@ -1076,8 +1076,7 @@ static void test_persistent_bound(void **state) {
         char *img = make_image(imgdir, "bound.img", DISK_SECTORS * 512ull, &m);
 
         (void) state;
-        add_disk(16, 51712, img, SCRIPT_OURS, "w", NULL);
-        assert_int_equal(bf_open(&f, &H, 16, 51712), 0);
+        add_disk_and_open(&f, 16, 51712, img);
         connect_linux(&f, 1, 0, false);
         /* EXTRA fresh writable refs over the data pages, each used once: one
          * page write of a pattern naming the ref, then read back. */

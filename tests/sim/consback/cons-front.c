@@ -21,28 +21,19 @@ long cf_now_ms(void) {
 }
 
 int cf_open(ConsFront *f, Harness *h, uint32_t domid, uint32_t devid) {
-        *f = (ConsFront) { .h = h, .domid = domid, .devid = devid };
-        snprintf(f->fe, sizeof f->fe, "/local/domain/%u/device/console/%u", domid, devid);
-        snprintf(f->be, sizeof f->be, "/local/domain/0/backend/console/%u/%u", domid, devid);
-        f->xs = xsim_xs_open_as(domid);
-        f->xce = xsim_evtchn_open_as(domid);
-        return f->xs && f->xce ? 0 : -errno;
+        *f = (ConsFront) { .h = h };
+        return guest_dev_open(&f->dev, "console", domid, devid);
 }
 
 void cf_close(ConsFront *f) {
-        if (f->xs)
-                xs_close(f->xs);
-        if (f->xce)
-                xenevtchn_close(f->xce);
-        f->xs = NULL;
-        f->xce = NULL;
+        guest_dev_close(&f->dev);
 }
 
 static char *cf_read_node(ConsFront *f, const char *dir, const char *key) {
         char p[256];
         unsigned len;
         snprintf(p, sizeof p, "%s/%s", dir, key);
-        return xs_read(f->xs, XBT_NULL, p, &len);
+        return xs_read(f->dev.xs, XBT_NULL, p, &len);
 }
 
 static int cf_state(ConsFront *f, const char *dir) {
@@ -52,49 +43,28 @@ static int cf_state(ConsFront *f, const char *dir) {
         return s;
 }
 
-static int cf_set_state(ConsFront *f, int s) {
-        char p[200], v[8];
-        snprintf(p, sizeof p, "%s/state", f->fe);
-        snprintf(v, sizeof v, "%d", s);
-        return xs_write(f->xs, XBT_NULL, p, v, strlen(v)) ? 0 : -errno;
-}
-
-static int cf_wait_backend(ConsFront *f, int s, int timeout_ms) {
-        char p[200], v[8];
-        snprintf(p, sizeof p, "%s/state", f->be);
-        snprintf(v, sizeof v, "%d", s);
-        return xsim_wait_value(f->xs, p, v, timeout_ms);
-}
-
 static int cf_setup_ring(ConsFront *f) {
         int r, port;
 
-        r = xsim_page_alloc(f->domid, &f->gfn);
+        r = xsim_page_alloc(f->dev.domid, &f->gfn);
         if (r < 0)
                 return r;
-        r = xsim_grant_access(f->domid, 0, f->gfn, false, &f->ref);
+        r = xsim_grant_access(f->dev.domid, 0, f->gfn, false, &f->ref);
         if (r < 0)
                 return r;
-        f->intf = xsim_guest_page(f->domid, f->gfn);
+        f->intf = xsim_guest_page(f->dev.domid, f->gfn);
         memset(f->intf, 0, sizeof *f->intf);
-        port = xenevtchn_bind_unbound_port(f->xce, 0);
+        port = xenevtchn_bind_unbound_port(f->dev.xce, 0);
         if (port < 0)
                 return -errno;
         f->port = (evtchn_port_t) port;
         return 0;
 }
 
-static bool tx_put(ConsFront *f, xs_transaction_t t, const char *key, unsigned v) {
-        char p[200], s[16];
-        snprintf(p, sizeof p, "%s/%s", f->fe, key);
-        snprintf(s, sizeof s, "%u", v);
-        return xs_write(f->xs, t, p, s, strlen(s));
-}
-
 int cf_connect_linux(ConsFront *f, int timeout_ms) {
         int r;
 
-        r = cf_wait_backend(f, 2, timeout_ms);
+        r = guest_dev_wait_backend_state(&f->dev, XenbusStateInitWait, timeout_ms);
         if (r < 0)
                 return r;
         r = cf_setup_ring(f);
@@ -102,22 +72,23 @@ int cf_connect_linux(ConsFront *f, int timeout_ms) {
                 return r;
         /* xencons_connect_backend: ring-ref and port in a transaction, then 3. */
         for (int i = 0; i < 10; i++) {
-                xs_transaction_t t = xs_transaction_start(f->xs);
-                bool ok = tx_put(f, t, "ring-ref", f->ref) && tx_put(f, t, "port", f->port);
+                xs_transaction_t t = xs_transaction_start(f->dev.xs);
+                bool ok = guest_dev_write(&f->dev, t, f->dev.fe, "ring-ref", "%u", f->ref) &&
+                          guest_dev_write(&f->dev, t, f->dev.fe, "port", "%u", f->port);
                 if (!ok) {
-                        xs_transaction_end(f->xs, t, true);
+                        xs_transaction_end(f->dev.xs, t, true);
                         return -errno;
                 }
-                if (xs_transaction_end(f->xs, t, false))
+                if (xs_transaction_end(f->dev.xs, t, false))
                         break;
         }
-        r = cf_set_state(f, 3);
+        r = guest_dev_set_state(&f->dev, XenbusStateInitialised);
         if (r < 0)
                 return r;
-        r = cf_wait_backend(f, 4, timeout_ms);
+        r = guest_dev_wait_backend_state(&f->dev, XenbusStateConnected, timeout_ms);
         if (r < 0)
                 return r;
-        return cf_set_state(f, 4);
+        return guest_dev_set_state(&f->dev, XenbusStateConnected);
 }
 
 int cf_connect_windows(ConsFront *f, int timeout_ms) {
@@ -127,11 +98,11 @@ int cf_connect_windows(ConsFront *f, int timeout_ms) {
 
         /* FrontendPrepare: spin on the backend state; 6 means offline forever. */
         for (;;) {
-                s = cf_state(f, f->be);
+                s = cf_state(f, f->dev.be);
                 if (s == 2)
                         break;
                 if (s == 6) {
-                        cf_set_state(f, 6);
+                        guest_dev_set_state(&f->dev, XenbusStateClosed);
                         return -ENOLINK;
                 }
                 if (cf_now_ms() > end)
@@ -142,25 +113,26 @@ int cf_connect_windows(ConsFront *f, int timeout_ms) {
         if (r < 0)
                 return r;
         for (int i = 0; i < 10; i++) {
-                xs_transaction_t t = xs_transaction_start(f->xs);
-                bool ok = tx_put(f, t, "port", f->port) && tx_put(f, t, "ring-ref", f->ref);
+                xs_transaction_t t = xs_transaction_start(f->dev.xs);
+                bool ok = guest_dev_write(&f->dev, t, f->dev.fe, "port", "%u", f->port) &&
+                          guest_dev_write(&f->dev, t, f->dev.fe, "ring-ref", "%u", f->ref);
                 if (!ok) {
-                        xs_transaction_end(f->xs, t, true);
+                        xs_transaction_end(f->dev.xs, t, true);
                         return -errno;
                 }
-                if (xs_transaction_end(f->xs, t, false))
+                if (xs_transaction_end(f->dev.xs, t, false))
                         break;
         }
         /* FrontendConnect: straight to 4, then wait for the backend's 4. */
-        r = cf_set_state(f, 4);
+        r = guest_dev_set_state(&f->dev, XenbusStateConnected);
         if (r < 0)
                 return r;
         for (;;) {
-                s = cf_state(f, f->be);
+                s = cf_state(f, f->dev.be);
                 if (s == 4)
                         break;
                 if (s == 0 || s == 5 || s == 6) {
-                        cf_set_state(f, 6);
+                        guest_dev_set_state(&f->dev, XenbusStateClosed);
                         return -ENOLINK;
                 }
                 if (cf_now_ms() > end)
@@ -168,8 +140,8 @@ int cf_connect_windows(ConsFront *f, int timeout_ms) {
                 usleep(2000);
         }
         /* After Connected it reads name and protocol from the backend. */
-        name = cf_read_node(f, f->be, "name");
-        proto = cf_read_node(f, f->be, "protocol");
+        name = cf_read_node(f, f->dev.be, "name");
+        proto = cf_read_node(f, f->dev.be, "protocol");
         r = name && proto && strcmp(proto, "vt100") == 0 ? 0 : -EPROTO;
         free(name);
         free(proto);
@@ -186,7 +158,7 @@ size_t cf_write(ConsFront *f, const void *data, size_t n) {
                 i->out[MASK_XENCONS_IDX(prod++, i->out)] = ((const char *) data)[k++];
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         ACCESS(i->out_prod) = prod;
-        xenevtchn_notify(f->xce, f->port);
+        xenevtchn_notify(f->dev.xce, f->port);
         return k;
 }
 
@@ -217,7 +189,7 @@ size_t cf_read(ConsFront *f, void *buf, size_t n) {
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         ACCESS(i->in_cons) = cons;
         if (k)
-                xenevtchn_notify(f->xce, f->port);
+                xenevtchn_notify(f->dev.xce, f->port);
         return k;
 }
 
@@ -237,7 +209,7 @@ int cf_read_all(ConsFront *f, void *buf, size_t n, int timeout_ms) {
 }
 
 int cf_open_tty(ConsFront *f, char **ret_path) {
-        char *tty = cf_read_node(f, f->fe, "tty");
+        char *tty = cf_read_node(f, f->dev.fe, "tty");
         struct termios t;
         int fd;
 

@@ -14,10 +14,7 @@
 
 typedef struct ConsFront {
         Harness *h;
-        uint32_t domid, devid;
-        char fe[128], be[128];
-        struct xs_handle *xs;
-        xenevtchn_handle *xce;
+        GuestDev dev;
         uint64_t gfn;
         uint32_t ref;
         evtchn_port_t port;

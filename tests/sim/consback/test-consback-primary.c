@@ -77,14 +77,14 @@ static void guest_prepare(ConsFront *f, uint32_t domid) {
         int port;
 
         assert_int_equal(cf_open(f, &H, domid, 0), 0);
-        snprintf(f->fe, sizeof f->fe, "/local/domain/%u/console", domid);
-        snprintf(f->be, sizeof f->be, "/local/domain/0/backend/console/%u/0", domid);
+        snprintf(f->dev.fe, sizeof f->dev.fe, "/local/domain/%u/console", domid);
+        snprintf(f->dev.be, sizeof f->dev.be, "/local/domain/0/backend/console/%u/0", domid);
         assert_int_equal(xsim_page_alloc(domid, &f->gfn), 0);
         f->intf = xsim_guest_page(domid, f->gfn);
         assert_non_null(f->intf);
         memset(f->intf, 0, sizeof *f->intf);
         assert_int_equal(xsim_grant_seed(domid, 0, 0, f->gfn, false), 0);
-        port = xenevtchn_bind_unbound_port(f->xce, 0);
+        port = xenevtchn_bind_unbound_port(f->dev.xce, 0);
         assert_true(port > 0);
         f->port = (evtchn_port_t) port;
 }
@@ -98,27 +98,29 @@ static bool tx_put(xs_transaction_t t, const char *dir, const char *key, const c
 
 /* libxl__device_console_add for console 0, in one transaction. */
 static void ts_primary_console_add(ConsFront *f, const char *type) {
-        struct xs_permissions ro[2] = { { .id = 0, .perms = XS_PERM_NONE }, { .id = f->domid, .perms = XS_PERM_READ } };
+        struct xs_permissions ro[2] = { { .id = 0, .perms = XS_PERM_NONE },
+                                        { .id = f->dev.domid, .perms = XS_PERM_READ } };
+        const char *fe = f->dev.fe, *be = f->dev.be;
         char ref[32], port[16], domid[16];
 
         snprintf(ref, sizeof ref, "%llu", (unsigned long long) f->gfn);
         snprintf(port, sizeof port, "%u", f->port);
-        snprintf(domid, sizeof domid, "%u", f->domid);
+        snprintf(domid, sizeof domid, "%u", f->dev.domid);
         for (int attempt = 0;; attempt++) {
                 xs_transaction_t t = xs_transaction_start(H.xs);
                 bool ok = t != XBT_NULL;
 
                 assert_true(attempt < 20);
-                ok = ok && xs_mkdir(H.xs, t, f->fe) && xs_set_permissions(H.xs, t, f->fe, ro, 2);
-                ok = ok && tx_put(t, f->fe, "backend", f->be, ro) && tx_put(t, f->fe, "backend-id", "0", ro) &&
-                     tx_put(t, f->fe, "ring-ref", ref, ro) && tx_put(t, f->fe, "port", port, ro) &&
-                     tx_put(t, f->fe, "limit", "1048576", ro) && tx_put(t, f->fe, "output", "pty", ro) &&
-                     tx_put(t, f->fe, "tty", "", ro);
-                ok = ok && (!type || tx_put(t, f->fe, "type", type, ro));
-                ok = ok && xs_mkdir(H.xs, t, f->be) && xs_set_permissions(H.xs, t, f->be, ro, 2) &&
-                     tx_put(t, f->be, "frontend", f->fe, ro) && tx_put(t, f->be, "frontend-id", domid, ro) &&
-                     tx_put(t, f->be, "online", "1", ro) && tx_put(t, f->be, "protocol", "vt100", ro) &&
-                     tx_put(t, f->be, "state", "1", ro);
+                ok = ok && xs_mkdir(H.xs, t, fe) && xs_set_permissions(H.xs, t, fe, ro, 2);
+                ok = ok && tx_put(t, fe, "backend", be, ro) && tx_put(t, fe, "backend-id", "0", ro) &&
+                     tx_put(t, fe, "ring-ref", ref, ro) && tx_put(t, fe, "port", port, ro) &&
+                     tx_put(t, fe, "limit", "1048576", ro) && tx_put(t, fe, "output", "pty", ro) &&
+                     tx_put(t, fe, "tty", "", ro);
+                ok = ok && (!type || tx_put(t, fe, "type", type, ro));
+                ok = ok && xs_mkdir(H.xs, t, be) && xs_set_permissions(H.xs, t, be, ro, 2) &&
+                     tx_put(t, be, "frontend", fe, ro) && tx_put(t, be, "frontend-id", domid, ro) &&
+                     tx_put(t, be, "online", "1", ro) && tx_put(t, be, "protocol", "vt100", ro) &&
+                     tx_put(t, be, "state", "1", ro);
                 if (!ok) {
                         xs_transaction_end(H.xs, t, true);
                         fail_msg("cannot write the console nodes: %s", strerror(errno));
@@ -130,7 +132,7 @@ static void ts_primary_console_add(ConsFront *f, const char *type) {
 }
 
 static char *console_node(ConsFront *f, const char *key) {
-        return ts_read(&H, "%s/%s", f->fe, key);
+        return ts_read(&H, "%s/%s", f->dev.fe, key);
 }
 
 /* Milliseconds until console/tty is non-empty, as libxl's wait sees it; -1 on timeout. */
@@ -184,7 +186,7 @@ static long console_up(ConsFront *f, const char *type) {
         ts_primary_console_add(f, type);
         ms = wait_tty(f, t0, LIBXL_TTY_TIMEOUT_MS);
         if (ms < 0)
-                fail_msg("console/tty of domain %u was not written within libxl's %d ms", f->domid,
+                fail_msg("console/tty of domain %u was not written within libxl's %d ms", f->dev.domid,
                          LIBXL_TTY_TIMEOUT_MS);
         return ms;
 }
@@ -214,7 +216,7 @@ static void test_linux_pv(void **state) {
         v = console_node(&f, "type");
         assert_string_equal(v, "xenconsoled");
         free(v);
-        v = ts_read(&H, "%s/state", f.be);
+        v = ts_read(&H, "%s/state", f.dev.be);
         assert_string_equal(v, "1");
         free(v);
 
@@ -312,20 +314,20 @@ static void test_tty_reset_and_ring_moved(void **state) {
          * seeds grant 0 again, libxl rewrites ring-ref, port and tty="". */
         fd = cf_open_tty(&f, NULL); /* a client attached across the move */
         assert_true(fd >= 0);
-        assert_int_equal(xenevtchn_unbind(f.xce, f.port), 0);
+        assert_int_equal(xenevtchn_unbind(f.dev.xce, f.port), 0);
         assert_int_equal(xsim_page_alloc(3, &f.gfn), 0);
         f.intf = xsim_guest_page(3, f.gfn);
         memset(f.intf, 0, sizeof *f.intf);
         assert_int_equal(xsim_grant_seed(3, 0, 0, f.gfn, false), 0);
-        p = xenevtchn_bind_unbound_port(f.xce, 0);
+        p = xenevtchn_bind_unbound_port(f.dev.xce, 0);
         assert_true(p > 0);
         f.port = (evtchn_port_t) p;
         snprintf(ref, sizeof ref, "%llu", (unsigned long long) f.gfn);
         snprintf(port, sizeof port, "%u", f.port);
         {
                 xs_transaction_t t = xs_transaction_start(H.xs);
-                assert_true(tx_put(t, f.fe, "ring-ref", ref, NULL) && tx_put(t, f.fe, "port", port, NULL) &&
-                            tx_put(t, f.fe, "tty", "", NULL));
+                assert_true(tx_put(t, f.dev.fe, "ring-ref", ref, NULL) && tx_put(t, f.dev.fe, "port", port, NULL) &&
+                            tx_put(t, f.dev.fe, "tty", "", NULL));
                 assert_true(xs_transaction_end(H.xs, t, false));
         }
         assert_true(wait_tty(&f, cf_now_ms(), T_WAIT) >= 0);
@@ -432,7 +434,7 @@ static void test_broken_ring(void **state) {
         guest_prepare(&f, 8);
         console_up(&f, "xenconsoled");
         f.intf->out_prod = f.intf->out_cons + 100000;
-        assert_int_equal(xenevtchn_notify(f.xce, f.port), 0);
+        assert_int_equal(xenevtchn_notify(f.dev.xce, f.port), 0);
         for (int i = 0; i < 200 && xsim_foreign_maps(8) != 0; i++)
                 usleep(10000);
         assert_int_equal(xsim_foreign_maps(8), 0);
@@ -493,7 +495,7 @@ static void test_default_leaves_primary_alone(void **state) {
         assert_tty_stays_empty(&f, 500);
         assert_int_equal(xsim_foreign_maps(9), 0);
         assert_int_equal(xsim_grant_map_count(9, 0), 0);
-        v = ts_read(&H, "%s/state", f.be);
+        v = ts_read(&H, "%s/state", f.dev.be);
         assert_string_equal(v, "1");
         free(v);
         assert_false(harness_log_contains(&H, "primary console"));

@@ -192,7 +192,7 @@ static void test_broken_ring_closes_only_that_console(void **state) {
                 assert_int_equal(cf_connect_linux(&f[i], T_WAIT), 0);
         }
         f[0].intf->out_prod = f[0].intf->out_cons + 100000;
-        xenevtchn_notify(f[0].xce, f[0].port);
+        xenevtchn_notify(f[0].dev.xce, f[0].port);
         wait_node("/local/domain/0/backend/console/5/1/state", "5");
         check_both_ways(&f[1]);
         for (int i = 0; i < 2; i++)

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
-#include <stdarg.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,34 +16,18 @@ static long now_ms(void) {
 }
 
 static int grant_page(NetFront *nf, bool ro, uint64_t *gfn, uint32_t *ref) {
-        int r = xsim_page_alloc(nf->domid, gfn);
+        int r = xsim_page_alloc(nf->dev.domid, gfn);
         if (r < 0)
                 return r;
-        return xsim_grant_access(nf->domid, 0, *gfn, ro, ref);
+        return xsim_grant_access(nf->dev.domid, 0, *gfn, ro, ref);
 }
 
-static bool w(NetFront *nf, xs_transaction_t t, const char *dir, const char *key, const char *fmt, ...) {
-        char p[256], v[64];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(v, sizeof v, fmt, ap);
-        va_end(ap);
-        snprintf(p, sizeof p, "%s/%s", dir, key);
-        return xs_write(nf->xs, t, p, v, strlen(v));
+static int set_state(NetFront *nf, XenbusState s) {
+        return guest_dev_set_state(&nf->dev, s);
 }
 
-static int set_state(NetFront *nf, int s) {
-        char p[200], v[8];
-        snprintf(p, sizeof p, "%s/state", nf->fe);
-        snprintf(v, sizeof v, "%d", s);
-        return xs_write(nf->xs, XBT_NULL, p, v, strlen(v)) ? 0 : -errno;
-}
-
-static int wait_be(NetFront *nf, int s, int ms) {
-        char p[200], v[8];
-        snprintf(p, sizeof p, "%s/state", nf->be);
-        snprintf(v, sizeof v, "%d", s);
-        return xsim_wait_value(nf->xs, p, v, ms);
+static int wait_be(NetFront *nf, XenbusState s, int ms) {
+        return guest_dev_wait_backend_state(&nf->dev, s, ms);
 }
 
 void nf_push(NetFront *nf, unsigned qi) {
@@ -52,7 +35,7 @@ void nf_push(NetFront *nf, unsigned qi) {
         int notify;
         RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&q->tx, notify);
         if (notify)
-                xenevtchn_notify(nf->xce, q->port_tx);
+                xenevtchn_notify(nf->dev.xce, q->port_tx);
 }
 
 static void rx_post_all(NetFront *nf, NfQueue *q) {
@@ -66,7 +49,7 @@ static void rx_post_all(NetFront *nf, NfQueue *q) {
         }
         RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&q->rx, notify);
         if (notify)
-                xenevtchn_notify(nf->xce, q->port_rx);
+                xenevtchn_notify(nf->dev.xce, q->port_rx);
 }
 
 static int setup_queue(NetFront *nf, NfQueue *q) {
@@ -80,20 +63,20 @@ static int setup_queue(NetFront *nf, NfQueue *q) {
         }
         if ((r = grant_page(nf, false, &gfn, &q->tx_ring_ref)) < 0)
                 return r;
-        netif_tx_sring_t *ts = xsim_guest_page(nf->domid, gfn);
+        netif_tx_sring_t *ts = xsim_guest_page(nf->dev.domid, gfn);
         SHARED_RING_INIT(ts);
         FRONT_RING_INIT(&q->tx, ts, 4096);
         if ((r = grant_page(nf, false, &gfn, &q->rx_ring_ref)) < 0)
                 return r;
-        netif_rx_sring_t *rs = xsim_guest_page(nf->domid, gfn);
+        netif_rx_sring_t *rs = xsim_guest_page(nf->dev.domid, gfn);
         SHARED_RING_INIT(rs);
         FRONT_RING_INIT(&q->rx, rs, 4096);
-        port = xenevtchn_bind_unbound_port(nf->xce, 0);
+        port = xenevtchn_bind_unbound_port(nf->dev.xce, 0);
         if (port < 0)
                 return -errno;
         q->port_tx = q->port_rx = (evtchn_port_t) port;
         if (nf->o.split) {
-                port = xenevtchn_bind_unbound_port(nf->xce, 0);
+                port = xenevtchn_bind_unbound_port(nf->dev.xce, 0);
                 if (port < 0)
                         return -errno;
                 q->port_rx = (evtchn_port_t) port;
@@ -102,46 +85,51 @@ static int setup_queue(NetFront *nf, NfQueue *q) {
 }
 
 static int write_keys(NetFront *nf) {
+        GuestDev *g = &nf->dev;
+        const char *fe = g->fe;
+
         for (int attempt = 0; attempt < 20; attempt++) {
-                xs_transaction_t t = xs_transaction_start(nf->xs);
+                xs_transaction_t t = xs_transaction_start(g->xs);
                 const NfOptions *o = &nf->o;
                 bool ok = t != XBT_NULL;
 
-                ok = ok && w(nf, t, nf->fe, "request-rx-copy", "1") && w(nf, t, nf->fe, "feature-rx-notify", "1") &&
-                     w(nf, t, nf->fe, "feature-sg", "1") && w(nf, t, nf->fe, "feature-gso-tcpv4", "%d", o->gso4) &&
-                     w(nf, t, nf->fe, "feature-gso-tcpv6", "%d", o->gso6) &&
-                     w(nf, t, nf->fe, "feature-no-csum-offload", "%d", o->no_csum) &&
-                     w(nf, t, nf->fe, "feature-ipv6-csum-offload", "%d", o->csum6);
+                ok = ok && guest_dev_write(g, t, fe, "request-rx-copy", "1") &&
+                     guest_dev_write(g, t, fe, "feature-rx-notify", "1") &&
+                     guest_dev_write(g, t, fe, "feature-sg", "1") &&
+                     guest_dev_write(g, t, fe, "feature-gso-tcpv4", "%d", o->gso4) &&
+                     guest_dev_write(g, t, fe, "feature-gso-tcpv6", "%d", o->gso6) &&
+                     guest_dev_write(g, t, fe, "feature-no-csum-offload", "%d", o->no_csum) &&
+                     guest_dev_write(g, t, fe, "feature-ipv6-csum-offload", "%d", o->csum6);
                 if (o->windows || o->queues > 1)
-                        ok = ok && w(nf, t, nf->fe, "multi-queue-num-queues", "%u", o->queues);
+                        ok = ok && guest_dev_write(g, t, fe, "multi-queue-num-queues", "%u", o->queues);
                 for (unsigned i = 0; ok && i < o->queues; i++) {
                         char dir[160];
                         NfQueue *q = &nf->q[i];
                         if (o->queues == 1)
-                                snprintf(dir, sizeof dir, "%s", nf->fe);
+                                snprintf(dir, sizeof dir, "%s", fe);
                         else
-                                snprintf(dir, sizeof dir, "%s/queue-%u", nf->fe, i);
-                        ok = w(nf, t, dir, "tx-ring-ref", "%u", q->tx_ring_ref) &&
-                             w(nf, t, dir, "rx-ring-ref", "%u", q->rx_ring_ref);
+                                snprintf(dir, sizeof dir, "%s/queue-%u", fe, i);
+                        ok = guest_dev_write(g, t, dir, "tx-ring-ref", "%u", q->tx_ring_ref) &&
+                             guest_dev_write(g, t, dir, "rx-ring-ref", "%u", q->rx_ring_ref);
                         if (o->split)
-                                ok = ok && w(nf, t, dir, "event-channel-tx", "%u", q->port_tx) &&
-                                     w(nf, t, dir, "event-channel-rx", "%u", q->port_rx);
+                                ok = ok && guest_dev_write(g, t, dir, "event-channel-tx", "%u", q->port_tx) &&
+                                     guest_dev_write(g, t, dir, "event-channel-rx", "%u", q->port_rx);
                         else
-                                ok = ok && w(nf, t, dir, "event-channel", "%u", q->port_tx);
+                                ok = ok && guest_dev_write(g, t, dir, "event-channel", "%u", q->port_tx);
                 }
                 if (o->ctrl)
-                        ok = ok && w(nf, t, nf->fe, "ctrl-ring-ref", "%u", nf->ctrl_ring_ref) &&
-                             w(nf, t, nf->fe, "event-channel-ctrl", "%u", nf->port_ctrl);
+                        ok = ok && guest_dev_write(g, t, fe, "ctrl-ring-ref", "%u", nf->ctrl_ring_ref) &&
+                             guest_dev_write(g, t, fe, "event-channel-ctrl", "%u", nf->port_ctrl);
                 if (o->mcast)
-                        ok = ok && w(nf, t, nf->fe, "request-multicast-control", "1");
+                        ok = ok && guest_dev_write(g, t, fe, "request-multicast-control", "1");
                 if (!ok) {
                         int e = errno;
                         fprintf(stderr, "netfront: writing the keys failed: %s\n", strerror(e));
                         if (t != XBT_NULL)
-                                xs_transaction_end(nf->xs, t, true);
+                                xs_transaction_end(nf->dev.xs, t, true);
                         return -e;
                 }
-                if (xs_transaction_end(nf->xs, t, false))
+                if (xs_transaction_end(nf->dev.xs, t, false))
                         return 0;
                 if (errno != EAGAIN)
                         return -errno;
@@ -167,24 +155,19 @@ static int nf_connect_steps(NetFront *nf, Harness *h, uint32_t domid, uint32_t d
 
         memset(nf, 0, sizeof *nf);
         nf->h = h;
-        nf->domid = domid;
-        nf->devid = devid;
         nf->o = *o;
         if (nf->o.queues == 0)
                 nf->o.queues = 1;
-        snprintf(nf->fe, sizeof nf->fe, "/local/domain/%u/device/vif/%u", domid, devid);
-        snprintf(nf->be, sizeof nf->be, "/local/domain/0/backend/vif/%u/%u", domid, devid);
-        nf->xs = xsim_xs_open_as(domid);
-        nf->xce = xsim_evtchn_open_as(domid);
-        if (!nf->xs || !nf->xce)
-                return -errno;
+        r = guest_dev_open(&nf->dev, "vif", domid, devid);
+        if (r < 0)
+                return r;
 
         *step = "waiting for InitWait";
         if ((r = wait_be(nf, 2, 5000)) < 0)
                 return r;
         if (o->set_hotplug) {
                 char p[200];
-                snprintf(p, sizeof p, "%s/hotplug-status", nf->be);
+                snprintf(p, sizeof p, "%s/hotplug-status", nf->dev.be);
                 ts_write(h, p, "connected");
         }
         *step = "the close cycle";
@@ -204,7 +187,7 @@ static int nf_connect_steps(NetFront *nf, Harness *h, uint32_t domid, uint32_t d
                 xen_netif_ctrl_sring_t *cs = xsim_guest_page(domid, gfn);
                 SHARED_RING_INIT(cs);
                 FRONT_RING_INIT(&nf->ctrl, cs, 4096);
-                port = xenevtchn_bind_unbound_port(nf->xce, 0);
+                port = xenevtchn_bind_unbound_port(nf->dev.xce, 0);
                 if (port < 0)
                         return -errno;
                 nf->port_ctrl = (evtchn_port_t) port;
@@ -229,20 +212,15 @@ int nf_shutdown(NetFront *nf) {
 }
 
 void nf_close(NetFront *nf) {
-        if (nf->xs)
-                xs_close(nf->xs);
-        if (nf->xce)
-                xenevtchn_close(nf->xce);
-        nf->xs = NULL;
-        nf->xce = NULL;
+        guest_dev_close(&nf->dev);
 }
 
 void nf_wait_event(NetFront *nf, int ms) {
-        struct pollfd p = { .fd = xenevtchn_fd(nf->xce), .events = POLLIN };
+        struct pollfd p = { .fd = xenevtchn_fd(nf->dev.xce), .events = POLLIN };
         if (poll(&p, 1, ms) > 0) {
                 int port;
-                while ((port = xenevtchn_pending(nf->xce)) >= 0)
-                        xenevtchn_unmask(nf->xce, (evtchn_port_t) port);
+                while ((port = xenevtchn_pending(nf->dev.xce)) >= 0)
+                        xenevtchn_unmask(nf->dev.xce, (evtchn_port_t) port);
         }
 }
 
@@ -281,7 +259,7 @@ int nf_xmit(NetFront *nf, unsigned qi, const uint8_t *frame, size_t len, const N
                         size_t n = len - off < c ? len - off : c;
                         if (n > room)
                                 n = room;
-                        memcpy((uint8_t *) xsim_guest_page(nf->domid, q->tx_gfn[slot]) + o, frame + off, n);
+                        memcpy((uint8_t *) xsim_guest_page(nf->dev.domid, q->tx_gfn[slot]) + o, frame + off, n);
                         netif_tx_request_t r = { .gref = q->tx_gref[slot], .offset = o,
                                                  .size = n_slots == 0 ? (uint16_t) len : (uint16_t) n,
                                                  .id = ids[n_slots] = nf->next_tx_id++ & 1023 };
@@ -390,7 +368,7 @@ static int recv_one(NetFront *nf, unsigned qi, NfFrame *f) {
                 } else {
                         if (r.offset + r.status > 4096 || f->len + (size_t) r.status > sizeof f->data)
                                 return -EPROTO;
-                        memcpy(f->data + f->len, (uint8_t *) xsim_guest_page(nf->domid, q->rx_gfn[slot]) + r.offset,
+                        memcpy(f->data + f->len, (uint8_t *) xsim_guest_page(nf->dev.domid, q->rx_gfn[slot]) + r.offset,
                                (size_t) r.status);
                         f->len += (size_t) r.status;
                 }
@@ -431,7 +409,7 @@ int nf_recv(NetFront *nf, int qi, NfFrame *f, int timeout_ms) {
 }
 
 void *nf_ctrl_page(NetFront *nf) {
-        return xsim_guest_page(nf->domid, nf->ctrl_data_gfn);
+        return xsim_guest_page(nf->dev.domid, nf->ctrl_data_gfn);
 }
 
 int nf_ctrl(NetFront *nf, uint16_t type, uint32_t d0, uint32_t d1, uint32_t d2, uint32_t *ret_data, int timeout_ms) {
@@ -444,7 +422,7 @@ int nf_ctrl(NetFront *nf, uint16_t type, uint32_t d0, uint32_t d1, uint32_t d2, 
         nf->ctrl.req_prod_pvt++;
         RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&nf->ctrl, notify);
         if (notify)
-                xenevtchn_notify(nf->xce, nf->port_ctrl);
+                xenevtchn_notify(nf->dev.xce, nf->port_ctrl);
         for (;;) {
                 while (RING_HAS_UNCONSUMED_RESPONSES(&nf->ctrl)) {
                         struct xen_netif_ctrl_response rsp = *RING_GET_RESPONSE(&nf->ctrl, nf->ctrl.rsp_cons);

@@ -38,10 +38,7 @@ typedef struct NfOptions {
 
 typedef struct NetFront {
         Harness *h;
-        uint32_t domid, devid;
-        char fe[128], be[128];
-        struct xs_handle *xs;
-        xenevtchn_handle *xce;
+        GuestDev dev;
         NfOptions o;
         NfQueue q[NF_MAX_QUEUES];
         xen_netif_ctrl_front_ring_t ctrl;

@@ -285,7 +285,7 @@ static void *pump_main(void *arg) {
                                 p->errors++;
                 }
                 struct pollfd pf[2] = { { .fd = p->fd, .events = POLLIN },
-                                        { .fd = xenevtchn_fd(p->nf->xce), .events = POLLIN } };
+                                        { .fd = xenevtchn_fd(p->nf->dev.xce), .events = POLLIN } };
                 if (poll(pf, 2, 2) > 0 && (pf[1].revents & POLLIN))
                         nf_wait_event(p->nf, 0);
         }
@@ -298,13 +298,13 @@ static void pump_start(Pump *p, NetFront *nf, unsigned net) {
         char tapname[IFNAMSIZ], vif[IFNAMSIZ], addr[32], mac[32];
         uint8_t m[6];
 
-        snprintf(vif, sizeof vif, "vif%u.%u", nf->domid, nf->devid);
+        snprintf(vif, sizeof vif, "vif%u.%u", nf->dev.domid, nf->dev.devid);
         snprintf(addr, sizeof addr, "10.201.%u.1/24", net);
         move_tap(vif, NS_P, addr, "fe:ff:ff:ff:ff:ff");
         snprintf(tapname, sizeof tapname, "pvg%d", (int) getpid() % 100000);
         GTAP = open_tap(tapname, true, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN);
         assert_true(GTAP >= 0);
-        guest_mac(nf->domid, nf->devid, m);
+        guest_mac(nf->dev.domid, nf->dev.devid, m);
         snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
         snprintf(addr, sizeof addr, "10.201.%u.2/24", net);
         move_tap(tapname, NS_G, addr, mac);
@@ -617,7 +617,7 @@ static int peer_bridge(NetFront *nf, bool peer_vnet) {
         char vif[IFNAMSIZ], peer[IFNAMSIZ];
         int fd;
 
-        snprintf(vif, sizeof vif, "vif%u.%u", nf->domid, nf->devid);
+        snprintf(vif, sizeof vif, "vif%u.%u", nf->dev.domid, nf->dev.devid);
         snprintf(peer, sizeof peer, "pvp%d", (int) getpid() % 100000);
         fd = open_tap(peer, peer_vnet, 0);
         assert_true(fd >= 0);
@@ -771,7 +771,7 @@ static void ping_raw(NetFront *nf, unsigned net) {
         uint16_t seq = 7;
         size_t len;
 
-        guest_mac(nf->domid, nf->devid, gm);
+        guest_mac(nf->dev.domid, nf->dev.devid, gm);
         len = build_ipv4(f, tm, gm, 0x0ac90002u | net << 8, 0x0ac90001u | net << 8, 1, 8 + 100);
         uint8_t *ic = f + 34;
         memset(ic, 0, 8);
