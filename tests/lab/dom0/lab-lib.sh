@@ -78,3 +78,57 @@ make_image() { # PATH MiB
 
 # Journal lines of pvbackd since the scenario started.
 pvbackd_journal() { journalctl -q -o cat -u pvbackd.service --since "@$LAB_SCENARIO_START"; }
+
+# wait_connected D CLASS DEVID TIMEOUT: backend/CLASS/D/DEVID reaches state 4
+# (Connected) within TIMEOUT seconds.
+wait_connected() {
+        local d=$1 class=$2 dev=$3 t=${4:-30} i s
+        for ((i = 0; i < t * 2; i++)); do
+                s=$(xenstore-read "/local/domain/0/backend/$class/$d/$dev/state" 2>/dev/null)
+                [ "$s" = 4 ] && return 0
+                sleep 0.5
+        done
+        note "backend/$class/$d/$dev is in state '${s:-none}', not 4 (Connected), after ${t}s"
+        return 1
+}
+
+# backends_gone D: nothing of domain D is left: no /local/domain/D, no vbd or
+# vif backend directory, no tap vifD.*. Waits up to 10 s for the teardown.
+backends_gone() {
+        local d=$1 i left
+        for ((i = 0; i < 20; i++)); do
+                left=""
+                xenstore-exists "/local/domain/$d" 2>/dev/null && left+=" /local/domain/$d"
+                for c in vbd vif; do
+                        [ -n "$(xenstore-list "/local/domain/0/backend/$c/$d" 2>/dev/null)" ] && left+=" backend/$c/$d"
+                done
+                ip -br link | grep -q "^vif$d\." && left+=" tap vif$d.*"
+                [ -z "$left" ] && return 0
+                sleep 0.5
+        done
+        note "left behind for domain $d:$left"
+        return 1
+}
+
+# guest_resume_phase NAME PHASE: types "/lab/tests/resume.sh PHASE" into
+# NAME's console (a lab.test=shell guest) and sets RESUME_SHA to the sha256
+# the guest reports for the data it wrote; fails the scenario if the guest
+# reports FAIL or nothing.
+guest_resume_phase() {
+        local name=$1 phase=$2 out
+        out=$($LAB/lab-console "$name" "/lab/tests/resume.sh $phase" "LAB-RESUME-$phase (OK [0-9a-f]{64}|FAIL[^\n]*\n)" 120)
+        sed 's/^/    | /' <<< "$out"
+        grep -q "^LAB-RESUME-$phase OK" <<< "$out" || {
+                # A guest that died says nothing on its console: show Xen's word.
+                xl list "$name" 2>&1 | sed 's/^/    /'
+                xl dmesg | tail -n 20 | sed 's/^/    xl dmesg: /'
+                fail "the guest's '$phase' check: $(grep -o "LAB-RESUME-$phase FAIL.*" <<< "$out" || echo "no answer on its console")"
+        }
+        RESUME_SHA=$(sed -n "s/^LAB-RESUME-$phase OK \([0-9a-f]\{64\}\).*/\1/p" <<< "$out" | head -1)
+}
+
+# image_sha IMAGE MiB: sha256 of the 8 MiB at MiB in IMAGE, read with
+# O_DIRECT (what reached the file, not dom0's page cache).
+image_sha() {
+        dd if="$1" bs=1M skip="$2" count=8 iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1
+}
