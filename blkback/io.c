@@ -394,10 +394,20 @@ static int queue_fail(BlkQueue *q, const char *why) {
         return -EPROTO;
 }
 
+/* Data taken from a ring per handler run, and answered per pass over the
+ * completions. Where io_submit() does the I/O itself (tmpfs, buffered
+ * files) a run's requests complete before it returns: without this bound
+ * the frontend waited for a whole batch of 1 MiB requests before it could
+ * use the first, and the daemon then idled while the frontend caught up.
+ * The completions' event source has the higher priority, so the next loop
+ * iteration answers what the run submitted before the ring is taken from
+ * again. */
+#define BLK_PUSH_BYTES (256u << 10)
+
 void blk_queue_handler(EvtchnPort *p, void *userdata) {
         BlkQueue *q = userdata;
         Blkback *bb = q->bb;
-        uint64_t disk_sectors = bb->backing.size / BLK_SECTOR_SIZE;
+        uint64_t disk_sectors = bb->backing.size / BLK_SECTOR_SIZE, taken_bytes = 0;
         BlkRequest *pending[BLK_BUDGET + 1];
         unsigned n_pending = 0;
         CopyBatch copy;
@@ -412,7 +422,7 @@ void blk_queue_handler(EvtchnPort *p, void *userdata) {
                 return; /* d may be gone */
         }
         grant_copy_init(&copy.b, bb->dev->backend->xgt);
-        for (int i = 0; i < MIN(n, BLK_BUDGET) && !q->barrier_waiting; i++) {
+        for (int i = 0; i < MIN(n, BLK_BUDGET) && !q->barrier_waiting && taken_bytes < BLK_PUSH_BYTES; i++) {
                 struct {
                         BlkRequest r;
                         BlkSegment seg[BLKIF_MAX_SEGMENTS_PER_REQUEST];
@@ -498,6 +508,7 @@ void blk_queue_handler(EvtchnPort *p, void *userdata) {
                 }
                 prep_rw(bb, r);
                 pending[n_pending++] = r;
+                taken_bytes += (uint64_t) r->nr_sectors * BLK_SECTOR_SIZE;
         }
 
         copy_flush(&copy);
@@ -523,13 +534,12 @@ void blk_queue_handler(EvtchnPort *p, void *userdata) {
                 (void) evtchn_notify(p);
         if (q->barrier_waiting || q->barrier_active)
                 return; /* resumed when the barrier completes */
-        if (n > BLK_BUDGET || blk_ring_final_check(q))
+        if (n > BLK_BUDGET || taken_bytes >= BLK_PUSH_BYTES || blk_ring_final_check(q))
                 evtchn_port_kick(p);
 }
 
 /* ---- completions ---- */
 
-#define BLK_PUSH_BYTES (256u << 10) /* answered in efd_handler() before copying more */
 
 static void respond_now(Blkback *bb, CopyBatch *copy, BlkRequest **done, unsigned *n_done, unsigned touched) {
         copy_flush(copy);
@@ -647,6 +657,8 @@ int blk_io_start(Blkback *bb) {
                 blk_io_stop(bb);
                 return r;
         }
+        /* Answer what is done before taking more from the rings (BLK_PUSH_BYTES). */
+        (void) sd_event_source_set_priority(bb->efd_source, SD_EVENT_PRIORITY_IMPORTANT);
         return 0;
 }
 
