@@ -91,7 +91,6 @@ typedef struct BlkSegment {
  * max-grants-per-guest, segments are grant-copied. */
 #define BLK_PERSISTENT_MAX_PER_QUEUE 1056u
 
-
 typedef struct BlkPersistentGrant {
         uint32_t gref;
         GrantMapping map; /* one writable page; addr NULL = free slot */
