@@ -189,8 +189,14 @@ static void copy_segments(CopyBatch *c, BlkRequest *r, bool to_guest) {
 
 /* ---- preparing requests ---- */
 
+/* The segment descriptors of an indirect request, copied once into the
+ * queue's buffer (the guest may change its pages meanwhile). On a
+ * persistent-grants connection the descriptor pages are persistent grants
+ * too (Linux blkfront takes them from the same pool): read through the
+ * table, grant-copied only past its bound. */
 static int fetch_indirect(BlkQueue *q, BlkRequest *r) {
         unsigned pages = (r->nr_segments + BLK_SEGS_PER_INDIRECT_PAGE - 1) / BLK_SEGS_PER_INDIRECT_PAGE;
+        Blkback *bb = q->bb;
         GrantCopyBatch b;
         const struct blkif_request_segment *segs;
 
@@ -200,13 +206,26 @@ static int fetch_indirect(BlkQueue *q, BlkRequest *r) {
                 q->indirect_buf = NULL;
                 return -ENOMEM;
         }
-        grant_copy_init(&b, q->bb->dev->backend->xgt);
+        grant_copy_init(&b, bb->dev->backend->xgt);
         for (unsigned i = 0; i < pages; i++) {
                 unsigned n = MIN(r->nr_segments - i * (unsigned) BLK_SEGS_PER_INDIRECT_PAGE,
                                  (unsigned) BLK_SEGS_PER_INDIRECT_PAGE);
-                int k = grant_copy_from_guest(&b, (uint16_t) q->bb->dev->domid, r->indirect_grefs[i], 0,
-                                              (uint8_t *) q->indirect_buf + (size_t) i * XEN_PAGE_SIZE_BYTES,
-                                              (uint16_t) (n * sizeof(struct blkif_request_segment)));
+                uint8_t *dst = (uint8_t *) q->indirect_buf + (size_t) i * XEN_PAGE_SIZE_BYTES;
+                size_t len = n * sizeof(struct blkif_request_segment);
+                int k = 0;
+
+                if (bb->persistent) {
+                        const void *page = blk_persistent_get(&q->persistent, bb->dev, r->indirect_grefs[i], &k);
+                        if (page) {
+                                memcpy(dst, page, len);
+                                bb->stats.persistent_indirect++;
+                                continue;
+                        }
+                        if (k != -ENOSPC && k != -EDQUOT)
+                                return k;
+                }
+                k = grant_copy_from_guest(&b, (uint16_t) bb->dev->domid, r->indirect_grefs[i], 0, dst,
+                                          (uint16_t) len);
                 if (k < 0)
                         return k;
         }

@@ -434,11 +434,11 @@ static int vbd_disconnect(XenbusDevice *d) {
         log_dev_info(d,
                      "Disconnecting: %" PRIu64 " reads, %" PRIu64 " writes (%" PRIu64 " grant-mapped, %" PRIu64
                      " fell back to copy), %" PRIu64 " flushes, %" PRIu64 " discards, %" PRIu64
-                     " bad requests, %" PRIu64 " I/O errors; %" PRIu64 " segments on persistent grants, %" PRIu64
-                     " copied past their bound",
+                     " bad requests, %" PRIu64 " I/O errors; %" PRIu64 " segments and %" PRIu64
+                     " indirect pages on persistent grants, %" PRIu64 " copied past their bound",
                      bb->stats.rd_req, bb->stats.wr_req, bb->stats.mapped_req, bb->stats.map_fallbacks,
                      bb->stats.flush_req, bb->stats.discard_req, bb->stats.bad_req, bb->stats.io_errors,
-                     bb->stats.persistent_segs, bb->stats.persistent_copied);
+                     bb->stats.persistent_segs, bb->stats.persistent_indirect, bb->stats.persistent_copied);
         for (unsigned i = 0; i < bb->n_queues; i++) {
                 blk_queue_stop(&bb->queues[i]);
         }

@@ -52,7 +52,8 @@ typedef struct BlkFront {
         uint64_t data_gfn0;
         uint32_t ref_rw[BF_DATA_PAGES], ref_ro[BF_DATA_PAGES];
         uint64_t ind_gfn0;
-        uint32_t ind_ref[BF_IND_PAGES];
+        uint32_t ind_ref[BF_IND_PAGES];    /* read-only (Windows) */
+        uint32_t ind_ref_rw[BF_IND_PAGES]; /* writable: persistent grants, from the one pool (Linux) */
         uint64_t next_id;
 } BlkFront;
 
@@ -95,7 +96,8 @@ static inline int bf_open_pages(BlkFront *f, Harness *h, uint32_t domid, uint32_
                         f->ind_gfn0 = gfn;
                 else if (gfn != f->ind_gfn0 + i)
                         return -EFAULT;
-                if (xsim_grant_access(domid, 0, gfn, true, &f->ind_ref[i]) < 0)
+                if (xsim_grant_access(domid, 0, gfn, true, &f->ind_ref[i]) < 0 ||
+                    xsim_grant_access(domid, 0, gfn, false, &f->ind_ref_rw[i]) < 0)
                         return -ENOSPC;
         }
         return 0;
@@ -344,7 +346,7 @@ static inline void bf_build_rw(BlkFront *f, BfReq *r, bool write, uint64_t secto
                 r->operation = BLKIF_OP_INDIRECT;
                 r->indirect_op = write ? BLKIF_OP_WRITE : BLKIF_OP_READ;
                 for (unsigned i = 0; i < (n + 511) / 512; i++) {
-                        r->indirect_grefs[i] = f->ind_ref[ind0 + i];
+                        r->indirect_grefs[i] = f->persistent ? f->ind_ref_rw[ind0 + i] : f->ind_ref[ind0 + i];
                         memcpy(xsim_guest_page(f->dev.domid, f->ind_gfn0 + ind0 + i), segs + i * 512,
                                (n - i * 512 < 512 ? n - i * 512 : 512) * sizeof segs[0]);
                 }
