@@ -204,6 +204,7 @@ typedef struct BlkStats {
         uint64_t rd_req, wr_req, flush_req, discard_req, bad_req, io_errors;
         uint64_t mapped_req, map_fallbacks;
         uint64_t persistent_segs, persistent_copied; /* segments on persistent maps, and past the bound */
+        uint64_t persistent_bounced;                 /* of those, through a daemon buffer (store unsafe for I/O on guest pages) */
         uint64_t persistent_indirect;                /* indirect descriptor pages read on persistent maps */
 } BlkStats;
 

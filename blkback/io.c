@@ -326,6 +326,7 @@ static void persistent_segments(Blkback *bb, BlkQueue *q, BlkRequest *r) {
                         bb->stats.persistent_segs++;
                         if (bb->map_safe)
                                 continue;
+                        bb->stats.persistent_bounced++;
                 } else if (k == -ENOSPC || k == -EDQUOT)
                         bb->stats.persistent_copied++;
                 else {

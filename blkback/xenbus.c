@@ -61,8 +61,9 @@ static const char *blk_configured_serial(Blkback *bb) {
  * I/O on guest pages is safe when the kernel is done with them at
  * completion: buffered I/O (the data is copied during the syscall), or
  * O_DIRECT on local storage, or when the toolstack says so with
- * direct-io-safe=1 (libxl's key for the same question). */
-static void update_map_policy(Blkback *bb) {
+ * direct-io-safe=1 (libxl's key for the same question). Said in the
+ * journal at each connect (connecting) and when a reload changes it. */
+static void update_map_policy(Blkback *bb, bool connecting) {
         const ConfigDisk *c = configured_disk(bb);
         bool safe = bb->backing_open && (bb->direct_io_safe || !bb->backing.direct ||
                                          blk_backing_is_local(&bb->backing));
@@ -71,8 +72,9 @@ static void update_map_policy(Blkback *bb) {
                         : c->grant_map == CONFIG_GRANT_MAP_NEVER  ? BLK_GRANT_MAP_NEVER
                         : c->grant_map == CONFIG_GRANT_MAP_ALWAYS ? BLK_GRANT_MAP_ALWAYS
                                                                   : BLK_GRANT_MAP_AUTO;
-        if (bb->backing_open && !safe && bb->map_safe != safe)
-                log_dev_info(bb->dev, "%s may be network storage: grant copy only (set direct-io-safe=1 to map)",
+        if (bb->backing_open && !safe && (connecting || bb->map_safe))
+                log_dev_info(bb->dev, "%s may be network storage: no I/O on guest pages, grant copy or daemon "
+                             "buffers (direct-io-safe=1 allows it)",
                              bb->backing.path);
         bb->map_safe = safe;
 }
@@ -366,7 +368,7 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
         bb->persistent = bb->offer_persistent && r >= 0 && v == 1;
 
         blk_backing_refresh_size(&bb->backing);
-        update_map_policy(bb);
+        update_map_policy(bb, true);
         bb->n_queues = (unsigned) nq;
         for (unsigned i = 0; i < nq; i++) {
                 BlkQueue *q = &bb->queues[i];
@@ -434,11 +436,13 @@ static int vbd_disconnect(XenbusDevice *d) {
         log_dev_info(d,
                      "Disconnecting: %" PRIu64 " reads, %" PRIu64 " writes (%" PRIu64 " grant-mapped, %" PRIu64
                      " fell back to copy), %" PRIu64 " flushes, %" PRIu64 " discards, %" PRIu64
-                     " bad requests, %" PRIu64 " I/O errors; %" PRIu64 " segments and %" PRIu64
-                     " indirect pages on persistent grants, %" PRIu64 " copied past their bound",
+                     " bad requests, %" PRIu64 " I/O errors; %" PRIu64 " segments (%" PRIu64
+                     " through a buffer) and %" PRIu64 " indirect pages on persistent grants, %" PRIu64
+                     " copied past their bound",
                      bb->stats.rd_req, bb->stats.wr_req, bb->stats.mapped_req, bb->stats.map_fallbacks,
                      bb->stats.flush_req, bb->stats.discard_req, bb->stats.bad_req, bb->stats.io_errors,
-                     bb->stats.persistent_segs, bb->stats.persistent_indirect, bb->stats.persistent_copied);
+                     bb->stats.persistent_segs, bb->stats.persistent_bounced, bb->stats.persistent_indirect,
+                     bb->stats.persistent_copied);
         for (unsigned i = 0; i < bb->n_queues; i++) {
                 blk_queue_stop(&bb->queues[i]);
         }
@@ -481,7 +485,7 @@ static void vbd_reload(Backend *b) {
                         if (d->class != &vbd_class || !bb || !bb->backing_open)
                                 continue;
                         if (d->connected)
-                                update_map_policy(bb);
+                                update_map_policy(bb, false);
                         blk_resize_check(bb);
                 }
 }
