@@ -162,8 +162,10 @@ static Result run_pvbackd(Harness *h, BlkFront *f, const Workload *w) {
                         bf_build_rw(f, &r, w->write, sector, i * pages, 0, w->bs_sectors, false, i);
                         r.id = i;
                         bf_put(f, 0, &r);
+                        /* at once, as a guest whose I/O is submitted on
+                         * another vCPU than the one handling completions */
+                        bf_push(f, 0);
                 }
-                bf_push(f, 0);
                 if (t - t0 >= RUN_SECONDS && f->q[0].rsp_cons == f->q[0].req_prod_pvt)
                         break;
         }
