@@ -347,6 +347,39 @@ static void test_domid_reuse(void **state) {
         fe_close(&f);
 }
 
+/* Soft reset (an HVM guest's kexec; xl's on_soft_reset="soft-reset"): the
+ * old kernel closes its frontends, the domain shuts down with
+ * SHUTDOWN_soft_reset and keeps its id and UUID; libxl removes the devices
+ * (the frontend is gone, so only the backend answers), Xen closes the
+ * guest's event channels and clears the shutdown, libxl adds the same
+ * devices again and the new kernel connects on new rings. */
+static void test_soft_reset(void **state) {
+        Frontend f;
+        uint32_t old_ring;
+        (void) state;
+
+        guest_with_device(9, 1, NULL);
+        assert_int_equal(fe_open(&f, &H, "vtest", 9, 1), 0);
+        connect_linux(&f, 0);
+        old_ring = f.ring_refs[0];
+        /* Linux's frontend shutdown at kexec: Closing, then Closed once the
+         * backend is Closing. */
+        assert_int_equal(fe_set_state(&f, XenbusStateClosing), 0);
+        assert_int_equal(fe_wait_backend(&f, XenbusStateClosing, T_WAIT), 0);
+        assert_int_equal(fe_set_state(&f, XenbusStateClosed), 0);
+        assert_int_equal(xsim_domain_shutdown(9, SHUTDOWN_soft_reset), 0);
+        assert_int_equal(ts_device_remove(&H, "vtest", 9, 1, false), 0);
+        assert_int_equal(xsim_grant_map_count(9, old_ring), 0);
+        fe_close(&f);
+        assert_int_equal(xsim_domain_soft_reset(9), 0);
+        assert_int_equal(ts_device_add(&H, "vtest", 9, 1, NULL), 0);
+        assert_int_equal(fe_open(&f, &H, "vtest", 9, 1), 0);
+        connect_linux(&f, 1);
+        assert_true(f.ring_refs[0] != old_ring);
+        assert_int_equal(fe_roundtrip(&f, 0, 300, T_WAIT), 0);
+        fe_close(&f);
+}
+
 /* ---- hostile and broken input ---------------------------------------------- */
 
 /* The other guest keeps being served whatever this one does. */
@@ -691,6 +724,7 @@ int main(void) {
                 T(test_domain_destroyed),
                 T(test_suspend_quiesces_and_keeps_rings),
                 T(test_domid_reuse),
+                T(test_soft_reset),
                 T(test_bad_frontend_path_refused),
                 T(test_hostile_toolstack_values),
                 T(test_setup_failure_reported),

@@ -196,6 +196,10 @@ int xsim_domain_shutdown(uint32_t domid, unsigned reason) {
         return ctl_dom("domain-shutdown", domid, r);
 }
 
+int xsim_domain_soft_reset(uint32_t domid) {
+        return ctl_dom("domain-soft-reset", domid, NULL);
+}
+
 int xsim_domain_destroy(uint32_t domid) {
         return ctl_dom("domain-destroy", domid, NULL);
 }

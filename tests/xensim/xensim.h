@@ -84,6 +84,9 @@ int xsim_domain_unpause(uint32_t domid);
 /* Mark the domain shut down with the given SHUTDOWN_* reason (0..255), and
  * fire @releaseDomain. */
 int xsim_domain_shutdown(uint32_t domid, unsigned reason);
+/* Xen's soft reset (XEN_DOMCTL_soft_reset, for kexec): the domain's event
+ * channels closed, its shutdown state cleared; id, UUID and memory kept. */
+int xsim_domain_soft_reset(uint32_t domid);
 
 /* Mark the domain dying, close all its event channels (peers become
  * unbound), refuse new grant maps, fire @releaseDomain.  The domain stays

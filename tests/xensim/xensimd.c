@@ -688,6 +688,14 @@ static int do_control(struct cursor *cur, char *out, size_t outsize) {
                         fire_special("@releaseDomain");
                 return r;
         }
+        if (strcmp(cmd, "domain-soft-reset") == 0) {
+                if (parse_u32(a[0], XSIM_MAX_DOMS - 1, &domid) < 0)
+                        return -EINVAL;
+                r = xsim_evtchn_close_domain(domid);
+                if (r < 0)
+                        return r;
+                return domain_set_flags(domid, XSIM_DF_SHUTDOWN | (0xffu << XSIM_DF_REASON_SHIFT), 0);
+        }
         if (strcmp(cmd, "domain-destroy") == 0) {
                 if (parse_u32(a[0], XSIM_MAX_DOMS - 1, &domid) < 0)
                         return -EINVAL;
