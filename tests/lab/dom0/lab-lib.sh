@@ -127,8 +127,48 @@ guest_resume_phase() {
         RESUME_SHA=$(sed -n "s/^LAB-RESUME-$phase OK \([0-9a-f]\{64\}\).*/\1/p" <<< "$out" | head -1)
 }
 
-# image_sha IMAGE MiB: sha256 of the 8 MiB at MiB in IMAGE, read with
-# O_DIRECT (what reached the file, not dom0's page cache).
+# resume_prepare CFG NAME IP: the set-up of a save/restore or migration
+# scenario: a shell guest NAME from CFG on a fresh $IMAGES/disk.img, its
+# vbd and vif connected, 8 MiB written by it (guest_resume_phase before)
+# and found in the image. Sets RESUME_DOMID and RESUME_BEFORE (the checksum).
+resume_prepare() {
+        local cfg=$1 name=$2 ip=$3 img=$IMAGES/disk.img
+        make_image $img 32
+        rm -f "$(guest_log "$name")"
+        guest_create "$cfg" "name=\"$name\"" "extra=\"console=hvc0 quiet lab.test=shell lab.ip=$ip\"" ||
+                fail "xl create failed"
+        wait_log "$name" "LAB-GUEST-SHELL ready" 120 || fail "the guest's shell did not come up"
+        RESUME_DOMID=$(domid_of "$name")
+        wait_connected $RESUME_DOMID vbd 51728 && wait_connected $RESUME_DOMID vif 0 ||
+                fail "pvbackd did not connect domain $RESUME_DOMID's devices"
+        guest_resume_phase "$name" before
+        [ "$(image_sha $img 0)" = "$RESUME_SHA" ] || fail "the image does not hold what the guest wrote before"
+        RESUME_BEFORE=$RESUME_SHA
+        note "before: 8 MiB written by domain $RESUME_DOMID are in the image ($RESUME_SHA)"
+}
+
+# resume_check NAME WHAT: after the save/restore or migration (WHAT) of
+# resume_prepare's guest: a new domain NAME with its vbd and vif connected,
+# the 8 MiB of before intact, 8 MiB more written by it (and in the image),
+# dom0 answering its pings; then xl destroy leaves nothing.
+resume_check() {
+        local name=$1 what=$2 img=$IMAGES/disk.img d
+        d=$(domid_of "$name")
+        [ -n "$d" ] && [ "$d" != "$RESUME_DOMID" ] || fail "no new domain after the $what (domid '$d')"
+        wait_connected $d vbd 51728 && wait_connected $d vif 0 || fail "pvbackd did not connect the new domain $d's devices"
+        xl block-list "$name" | sed 's/^/    /'
+        xl network-list "$name" | sed 's/^/    /'
+        guest_resume_phase "$name" after
+        [ "$(image_sha $img 0)" = "$RESUME_BEFORE" ] || fail "the image's first 8 MiB changed"
+        [ "$(image_sha $img 16)" = "$RESUME_SHA" ] || fail "the image does not hold what the guest wrote after the $what"
+        note "after the $what (domain $d): the data written before is intact, 8 MiB more written ($RESUME_SHA), dom0 answers pings"
+        xl destroy "$name" || fail "xl destroy failed"
+        backends_gone $d || fail "domain $d's devices outlived xl destroy"
+        no_zombies || fail "a domain was left behind"
+}
+
+# image_sha IMAGE MiB [COUNT]: sha256 of the COUNT (8) MiB at MiB in IMAGE,
+# read with O_DIRECT (what reached the file, not dom0's page cache).
 image_sha() {
-        dd if="$1" bs=1M skip="$2" count=8 iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1
+        dd if="$1" bs=1M skip="$2" count="${3:-8}" iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1
 }
