@@ -66,8 +66,15 @@ int log_internal(int level, int error, const LogContext *ctx, const char *func, 
                 char prio[8], dom[32];
                 snprintf(prio, sizeof prio, "%d", level);
                 if (ctx) {
+                        /* The device in the text too, as the man page says:
+                         * plain journalctl shows only MESSAGE. */
+                        char line[sizeof msg + 256];
+                        if (ctx->guest)
+                                snprintf(line, sizeof line, "%s (%s): %s", ctx->device ?: "?", ctx->guest, msg);
+                        else
+                                snprintf(line, sizeof line, "%s: %s", ctx->device ?: "?", msg);
                         snprintf(dom, sizeof dom, "%u", ctx->domid);
-                        sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%s", prio, "CODE_FUNC=%s", func,
+                        sd_journal_send("MESSAGE=%s", line, "PRIORITY=%s", prio, "CODE_FUNC=%s", func,
                                         "PVBACKD_DOMID=%s", dom, "PVBACKD_GUEST=%s", ctx->guest ?: "",
                                         "PVBACKD_DEVICE=%s", ctx->device ?: "",
                                         error ? "ERRNO=%d" : NULL, error, NULL);

@@ -43,6 +43,9 @@ scenario() {
         pvbackd_journal | sed "s/^/    j: /"
         # Each device was served twice: released at the soft reset, then new.
         [ "$(pvbackd_journal | grep -c "Released")" -ge 3 ] || fail "pvbackd did not release the first kernel's devices"
+        # Each line names its device and guest (journalctl shows only the text).
+        [ "$(pvbackd_journal | grep -c "^/local/domain/0/backend/vbd/$d/51728 (lab-kexec): Connected")" = 2 ] ||
+                fail "the journal does not say twice that backend/vbd/$d/51728 of lab-kexec connected"
         xl destroy lab-kexec || fail "xl destroy failed"
         backends_gone $d || fail "domain $d's devices outlived xl destroy"
         no_zombies || fail "a domain was left behind"
