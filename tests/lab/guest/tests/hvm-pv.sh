@@ -15,12 +15,8 @@ ip link show eth0 >/dev/null 2>&1 || { echo "no eth0"; exit 1; }
 [ "$(drv /sys/class/net/eth0/device)" = vif ] || { echo "eth0 is not driven by xen-netfront ($(drv /sys/class/net/eth0/device))"; exit 1; }
 echo "emulated disk and NIC unplugged; xvdb: $(basename "$(readlink /sys/block/xvdb/device)"), eth0: $(basename "$(readlink /sys/class/net/eth0/device)")"
 /lab/tests/disk-pattern.sh
-ip link set eth0 up
-ip addr add ${LAB_IP:-10.99.0.6}/24 dev eth0
-i=0
-until ping -c 1 -W 2 10.99.0.1 >/dev/null 2>&1; do
-        i=$((i + 1)); [ $i -lt 15 ] || { echo "no ping reply from dom0"; exit 1; }
-done
-ping -c 3 -q 10.99.0.1
+. /lab/lib.sh
+eth0_up 10.99.0.6
+ping_dom0 3
 echo "LAB-GUEST-HVM ready"
 sleep 600

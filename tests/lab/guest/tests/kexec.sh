@@ -43,12 +43,9 @@ case $phase in
         dd if=/tmp/data of=/dev/xvdb bs=1M seek=8 oflag=direct 2>/dev/null
         blockdev --flushbufs /dev/xvdb
         echo "LAB-KEXEC written2 $(sha256sum < /tmp/data | cut -d' ' -f1)"
-        ip link set eth0 up
-        ip addr add "${LAB_IP:-10.99.0.7}/24" dev eth0
-        i=0
-        until ping -c 1 -W 2 10.99.0.1 >/dev/null 2>&1; do
-                i=$((i + 1)); [ $i -lt 15 ] || { echo "no ping reply from dom0"; exit 1; }
-        done
+        . /lab/lib.sh
+        eth0_up 10.99.0.7
+        ping_dom0 3
         echo "LAB-GUEST-KEXEC ready"
         sleep 600
         ;;

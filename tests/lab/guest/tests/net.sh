@@ -4,13 +4,9 @@
 # to fetch and verify (both directions of TCP through the vif). dom0 destroys
 # the guest once done.
 set -e
-ip link set eth0 up
-ip addr add ${LAB_IP:-10.99.0.2}/24 dev eth0
-i=0
-until ping -c 1 -W 2 10.99.0.1 >/dev/null 2>&1; do
-        i=$((i + 1)); [ $i -lt 15 ] || { echo "no ping reply from dom0"; exit 1; }
-done
-ping -c 5 -q 10.99.0.1
+. /lab/lib.sh
+eth0_up 10.99.0.2
+ping_dom0 5
 mkdir -p /tmp/www
 wget -q -O /tmp/www/payload http://10.99.0.1:8080/payload
 wget -q -O /tmp/sum http://10.99.0.1:8080/payload.sha256

@@ -18,19 +18,13 @@ write_check() {
         echo 3 > /proc/sys/vm/drop_caches
         dd if=$d bs=1M skip="$2" count=8 iflag=direct 2>/dev/null | cmp -s - "$1" || die "read-back at $2 MiB differs"
 }
-ping_dom0() {
-        i=0
-        until ping -c 1 -W 2 10.99.0.1 >/dev/null 2>&1; do
-                i=$((i + 1)); [ $i -lt 15 ] || die "no ping reply from dom0"
-        done
-        ping -c 3 -W 3 -q 10.99.0.1 >/dev/null || die "ping to dom0 lost packets"
-}
+. /lab/lib.sh
 [ -b $d ] || die "no $d"
 case $phase in
 before)
         dd if=/dev/urandom of=/tmp/before bs=1M count=8 2>/dev/null
         write_check /tmp/before 0
-        ping_dom0
+        why=$(ping_dom0 3) || die "$why"
         echo "LAB-RESUME-$phase OK $(sha /tmp/before)"
         ;;
 after)
@@ -39,7 +33,7 @@ after)
         dd if=$d bs=1M count=8 iflag=direct 2>/dev/null | cmp -s - /tmp/before || die "the data written before is not intact"
         dd if=/dev/urandom of=/tmp/after bs=1M count=8 2>/dev/null
         write_check /tmp/after 16
-        ping_dom0
+        why=$(ping_dom0 3) || die "$why"
         echo "LAB-RESUME-$phase OK $(sha /tmp/after)"
         ;;
 *)
