@@ -28,13 +28,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libaio.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
 
 #include "bench-util.h"
 #include "blkfront.h"
 
 #define DISK_BYTES (256ull << 20)
 #define RUN_SECONDS 3.0
+/* The two-party reference runs for requests of 128 KiB and more. */
+#define TWO_PARTY_MIN_SECTORS 256
 #define ELEMENTS(x) (sizeof(x) / sizeof((x)[0]))
 
 typedef struct Workload {
@@ -235,6 +242,151 @@ static Result run_fio(const char *path, const Workload *w) {
         return res;
 }
 
+/* The two-party reference for the large rows: the most that any path in
+ * which the frontend copies its data (Linux blkfront with persistent
+ * grants) can reach on this machine, measured on the same backing in the
+ * same run, with no ring, simulated Xen or daemon in it. One thread keeps
+ * qd requests in flight with libaio and O_DIRECT on a pool of 4 KiB pages,
+ * one iovec entry a page as pvbackd's I/O on persistent grants, and waits
+ * in poll() for completions (an eventfd) or for a copied slot; a second
+ * thread, woken through an eventfd, copies each read out of its pages once
+ * it has completed and each write into them before it is submitted, as the
+ * frontend does. So it pays the two copies and a wake-up across cores per
+ * request, as pvbackd and its frontend do, and nothing else. What it shows
+ * that fio cannot: on tmpfs, the kernel's copy into pages that the other
+ * core has just read is slower than fio's into its own cached buffer. */
+enum { SLOT_SUBMIT, SLOT_IN_FLIGHT, SLOT_COPY }; /* whose turn a slot is */
+
+typedef struct TwoParty {
+        const Workload *w;
+        uint8_t *pool, *bio;
+        _Atomic int turn[64];
+        int copy_efd, copied_efd; /* producer -> copier, copier -> producer */
+        atomic_bool stop;
+} TwoParty;
+
+static void efd_kick(int fd) {
+        uint64_t one = 1;
+        if (write(fd, &one, sizeof one) != sizeof one)
+                abort(); /* an eventfd write of 1 fails only on overflow */
+}
+
+static void *two_party_copier(void *userdata) {
+        TwoParty *tp = userdata;
+        size_t bytes = (size_t) tp->w->bs_sectors * 512;
+        uint64_t kicks;
+
+        while (read(tp->copy_efd, &kicks, sizeof kicks) == sizeof kicks && !atomic_load(&tp->stop))
+                for (unsigned s = 0; s < tp->w->qd; s++) {
+                        if (atomic_load(&tp->turn[s]) != SLOT_COPY)
+                                continue;
+                        if (tp->w->write)
+                                memcpy(tp->pool + s * bytes, tp->bio + s * bytes, bytes);
+                        else
+                                memcpy(tp->bio + s * bytes, tp->pool + s * bytes, bytes);
+                        atomic_store(&tp->turn[s], SLOT_SUBMIT);
+                        efd_kick(tp->copied_efd);
+                }
+        return NULL;
+}
+
+static Result run_two_party(const char *path, const Workload *w) {
+        unsigned pages = w->bs_sectors / 8, qd = w->qd, in_flight = 0;
+        size_t bytes = (size_t) pages * 4096;
+        uint64_t offset = 0, ios = 0, drained;
+        struct iocb cbs[64];
+        struct iovec *iov = calloc((size_t) qd * pages, sizeof *iov);
+        TwoParty tp = { .w = w };
+        io_context_t ctx = 0;
+        Result res = {};
+        pthread_t copier;
+        double t0, t1;
+        int fd = open(path, (w->write ? O_RDWR : O_RDONLY) | O_DIRECT | O_CLOEXEC);
+        int aio_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+        tp.copy_efd = eventfd(0, EFD_CLOEXEC);
+        tp.copied_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        tp.pool = aligned_alloc(4096, qd * bytes);
+        tp.bio = aligned_alloc(4096, qd * bytes);
+        if (fd < 0 || aio_efd < 0 || tp.copy_efd < 0 || tp.copied_efd < 0 || !iov || !tp.pool || !tp.bio ||
+            qd > 64 || io_setup(64, &ctx) < 0)
+                goto out;
+        memset(tp.pool, 0, qd * bytes);
+        memset(tp.bio, 0x5a, qd * bytes);
+        for (unsigned s = 0; s < qd; s++) {
+                atomic_init(&tp.turn[s], w->write ? SLOT_COPY : SLOT_SUBMIT);
+                for (unsigned p = 0; p < pages; p++)
+                        iov[s * pages + p] = (struct iovec) { tp.pool + s * bytes + (size_t) p * 4096, 4096 };
+        }
+        if (pthread_create(&copier, NULL, two_party_copier, &tp) != 0) {
+                io_destroy(ctx);
+                goto out;
+        }
+        if (w->write)
+                efd_kick(tp.copy_efd);
+        t0 = now_s();
+        for (;;) {
+                struct pollfd pfd[2] = { { aio_efd, POLLIN, 0 }, { tp.copied_efd, POLLIN, 0 } };
+                struct io_event ev[64];
+                bool running = now_s() - t0 < RUN_SECONDS;
+                int n;
+
+                for (unsigned s = 0; running && s < qd; s++) {
+                        struct iocb *cb = &cbs[s];
+                        if (atomic_load(&tp.turn[s]) != SLOT_SUBMIT)
+                                continue;
+                        if (w->write)
+                                io_prep_pwritev(cb, fd, &iov[s * pages], (int) pages, (long long) offset);
+                        else
+                                io_prep_preadv(cb, fd, &iov[s * pages], (int) pages, (long long) offset);
+                        io_set_eventfd(cb, aio_efd);
+                        cb->data = (void *) (uintptr_t) s;
+                        offset = (offset + bytes) % DISK_BYTES;
+                        atomic_store(&tp.turn[s], SLOT_IN_FLIGHT);
+                        if (io_submit(ctx, 1, &cb) != 1)
+                                goto stop;
+                        in_flight++;
+                }
+                if (!running && in_flight == 0)
+                        break;
+                if (poll(pfd, 2, 5000) <= 0)
+                        goto stop;
+                (void) !read(aio_efd, &drained, sizeof drained);
+                (void) !read(tp.copied_efd, &drained, sizeof drained);
+                n = io_getevents(ctx, 0, 64, ev, NULL);
+                if (n < 0)
+                        goto stop;
+                for (int k = 0; k < n; k++) {
+                        if (ev[k].res != bytes)
+                                goto stop;
+                        atomic_store(&tp.turn[(uintptr_t) ev[k].data], SLOT_COPY);
+                        in_flight--;
+                        ios++;
+                }
+                if (n > 0)
+                        efd_kick(tp.copy_efd);
+        }
+        t1 = now_s();
+        res.iops = (double) ios / (t1 - t0);
+        res.mbs = res.iops * (double) bytes / 1e6;
+        res.ok = ios > 0;
+stop:
+        atomic_store(&tp.stop, true);
+        efd_kick(tp.copy_efd);
+        pthread_join(copier, NULL);
+        io_destroy(ctx); /* waits for what is still in flight after an error */
+out:
+        if (fd >= 0)
+                close(fd);
+        for (int i = 0, efds[] = { aio_efd, tp.copy_efd, tp.copied_efd }; i < 3; i++)
+                if (efds[i] >= 0)
+                        close(efds[i]);
+        free(iov);
+        free(tp.pool);
+        free(tp.bio);
+        return res;
+}
+
 static void report_pv(const char *backing, const Workload *w, const char *label, const Result *pv,
                       const Result *fio) {
         printf("%s/%s/pvbackd-%s iops %.0f\n", backing, w->name, label, pv->iops);
@@ -257,6 +409,26 @@ static void report(const char *backing, const Workload *w, const Result *pv, con
         printf("%s/%s/fio latency-p50 %.1f us\n", backing, w->name, fio->p50_us);
         printf("%s/%s/fio latency-p99 %.1f us\n", backing, w->name, fio->p99_us);
         printf("%s/%s/fio cpu-per-io %.2f us\n", backing, w->name, fio->cpu_us_per_io);
+}
+
+/* The two-party reference next to pvbackd with persistent grants (the
+ * same two copies, plus rings, events and the daemon). */
+static void report_two_party(const char *backing, const Workload *w, const char *path, const Result *pers,
+                             const Result *fio) {
+        Result tp = run_two_party(path, w);
+
+        if (!tp.ok) {
+                printf("%s/%s/two-party failed\n", backing, w->name);
+                return;
+        }
+        printf("%s/%s/two-party iops %.0f\n", backing, w->name, tp.iops);
+        printf("%s/%s/two-party throughput %.1f MB/s\n", backing, w->name, tp.mbs);
+        if (fio->ok)
+                printf("%s/%s/ratio-two-party iops %.2f (two-party/fio: the ceiling of a frontend that copies)\n",
+                       backing, w->name, tp.iops / fio->iops);
+        if (pers->ok)
+                printf("%s/%s/ratio-persistent-to-two-party iops %.2f (pvbackd persistent/two-party)\n",
+                       backing, w->name, pers->iops / tp.iops);
 }
 
 /* Connects a frontend to device devid of domid: a single queue with a
@@ -328,6 +500,8 @@ static int bench_backing(Harness *h, const char *label, const char *path, uint32
                         for (size_t k = 0; k + 1 < ELEMENTS(policies); k++)
                                 report_pv(label, w, policy_label[k], &pv[k], &ref);
                 report_pv(label, w, "persistent", &pers, &ref);
+                if (w->bs_sectors >= TWO_PARTY_MIN_SECTORS && selected("BLK_BENCH_POLICY", "two-party"))
+                        report_two_party(label, w, path, &pers, &ref);
         }
         rss1 = harness_rss_kib(h);
         printf("%s/memory-per-connected-queue %ld KiB (after the workloads; mean of a copy and a persistent "
