@@ -12,10 +12,12 @@
  * SIGHUP: grant copy, grant mapping, and the chosen policy (auto: map from
  * BLK_MAP_MIN_SEGMENTS segments); then once on a second guest's disk on the
  * same backing whose frontend uses persistent grants as Linux blkfront does
- * (its copy into and out of its grant pool included). Backings: a tmpfs file and, as root, a
- * loop device on it. Reports IOPS, MB/s, p50/p99 latency, the daemon's CPU
- * time per I/O, the ratios, and the daemon's memory per connected queue.
- * Lines are "name value unit". */
+ * (its copy into and out of its grant pool included). For 128 KiB and
+ * more, a second reference: the two-party run (run_two_party), the most a
+ * frontend that copies its data can get on this machine. Backings: a tmpfs
+ * file and, as root, a loop device on it. Reports IOPS, MB/s, p50/p99
+ * latency, the daemon's CPU time per I/O, the ratios, and the daemon's
+ * memory per connected queue. Lines are "name value unit". */
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -63,8 +65,8 @@ static const Workload workloads[] = {
 };
 
 /* BLK_BENCH_ONLY=<substring of workload names>, BLK_BENCH_BACKING=tmpfs|loop
- * and BLK_BENCH_POLICY=<list of copy, map, auto, persistent> narrow a run
- * (profiling); unset, everything runs. */
+ * and BLK_BENCH_POLICY=<list of copy, map, auto, persistent, two-party>
+ * narrow a run (profiling); unset, everything runs. */
 static bool selected(const char *var, const char *name) {
         const char *v = getenv(var);
         return !v || !*v || strstr(name, v) || strstr(v, name);
@@ -294,6 +296,7 @@ static Result run_two_party(const char *path, const Workload *w) {
         unsigned pages = w->bs_sectors / 8, qd = w->qd, in_flight = 0;
         size_t bytes = (size_t) pages * 4096;
         uint64_t offset = 0, ios = 0, drained;
+        uint32_t seed = 42;
         struct iocb cbs[64];
         struct iovec *iov = calloc((size_t) qd * pages, sizeof *iov);
         TwoParty tp = { .w = w };
@@ -341,7 +344,8 @@ static Result run_two_party(const char *path, const Workload *w) {
                                 io_prep_preadv(cb, fd, &iov[s * pages], (int) pages, (long long) offset);
                         io_set_eventfd(cb, aio_efd);
                         cb->data = (void *) (uintptr_t) s;
-                        offset = (offset + bytes) % DISK_BYTES;
+                        offset = w->random ? (rnd(&seed) % (DISK_BYTES / bytes)) * bytes
+                                           : (offset + bytes) % DISK_BYTES;
                         atomic_store(&tp.turn[s], SLOT_IN_FLIGHT);
                         if (io_submit(ctx, 1, &cb) != 1)
                                 goto stop;
@@ -513,59 +517,6 @@ static int bench_backing(Harness *h, const char *label, const char *path, uint32
 }
 
 
-/* The machine's copy capacity at 1 MiB, the reference for the 1 MiB rows:
- * fio reads tmpfs with one copy per byte on one core; a PV path copies each
- * byte twice (persistent grants: the daemon out of the page cache into the
- * guest's pool page, the frontend out of it), on two cores at best. So the
- * ceiling of pvbackd / fio there is about (two threads' GB/s) / (2 x one
- * thread's). */
-typedef struct CopyRun {
-        double gbs;
-} CopyRun;
-
-static void *copy_1m(void *userdata) {
-        enum { BLOCKS = 64, MIB = 1 << 20 };
-        CopyRun *c = userdata;
-        uint8_t *src = malloc((size_t) BLOCKS * MIB), *dst = malloc(4 * MIB);
-        double t0;
-        uint64_t n = 0;
-
-        if (!src || !dst) {
-                free(src);
-                free(dst);
-                return NULL;
-        }
-        memset(src, 1, (size_t) BLOCKS * MIB);
-        memset(dst, 2, 4 * MIB);
-        t0 = now_s();
-        while (now_s() - t0 < RUN_SECONDS / 2) {
-                memcpy(dst + (n % 4) * MIB, src + (n % BLOCKS) * MIB, MIB);
-                n++;
-        }
-        c->gbs = (double) n * MIB / (now_s() - t0) / 1e9;
-        free(src);
-        free(dst);
-        return NULL;
-}
-
-static void report_copy_capacity(void) {
-        CopyRun one = {}, two[2] = {};
-        pthread_t t[2];
-
-        copy_1m(&one);
-        for (int i = 0; i < 2; i++)
-                if (pthread_create(&t[i], NULL, copy_1m, &two[i]) != 0)
-                        return;
-        for (int i = 0; i < 2; i++)
-                pthread_join(t[i], NULL);
-        if (one.gbs <= 0)
-                return;
-        printf("machine/copy-1m one-thread %.1f GB/s, two-threads %.1f GB/s (%.2fx); "
-               "ceiling of a two-copy path at 1 MiB vs one copy: %.2f\n",
-               one.gbs, two[0].gbs + two[1].gbs, (two[0].gbs + two[1].gbs) / one.gbs,
-               (two[0].gbs + two[1].gbs) / (2 * one.gbs));
-}
-
 int main(void) {
         Harness h;
         char img[256], cmd[512], dev[64] = "";
@@ -592,7 +543,6 @@ int main(void) {
                                 return 1;
         }
         close(fd);
-        report_copy_capacity();
         if (selected("BLK_BENCH_BACKING", "tmpfs"))
                 r |= bench_backing(&h, "tmpfs-file", img, 1, fio);
 
