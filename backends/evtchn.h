@@ -23,6 +23,10 @@ void evtchn_dispatcher_set_rate_limit(EvtchnDispatcher *ed, unsigned rate_limit,
 /* Binds to the guest's unbound port remote_port. */
 int evtchn_bind(EvtchnDispatcher *ed, uint32_t domid, uint32_t remote_port, evtchn_handler_t handler,
                 void *userdata, EvtchnPort **ret);
+/* The same for a device: its guest's port, on the daemon's dispatcher. */
+typedef struct XenbusDevice XenbusDevice;
+int xenbus_device_bind_evtchn(XenbusDevice *d, uint32_t remote_port, evtchn_handler_t handler, void *userdata,
+                              EvtchnPort **ret);
 /* Safe to call from the port's own handler. NULL is fine. */
 void evtchn_unbind(EvtchnPort *p);
 int evtchn_notify(EvtchnPort *p);

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include "grant.h"
+#include "xenbus-internal.h"
 #include <xen/grant_table.h>
 
 int xenbus_map_grants(XenbusDevice *d, const uint32_t *refs, unsigned n, bool writable, GrantMapping *ret) {

@@ -35,7 +35,7 @@
  * while online=1 unless the data path failed (Windows would not reconnect).
  */
 
-#include "xenbus.h"
+#include "xenbus-internal.h"
 
 static const XenbusState S_INIT = XenbusStateInitialising, S_WAIT = XenbusStateInitWait,
                          S_CONN = XenbusStateConnected, S_CLOSING = XenbusStateClosing,

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "xs-util.h"
 
+/* Opaque to classes: the core keeps its state to itself (xenbus-internal.h). */
 typedef struct Backend Backend;
 typedef struct Domain Domain;
 typedef struct XenbusDevice XenbusDevice;
@@ -35,8 +36,8 @@ typedef struct BackendClass {
 
         /* Once at start, if the class is enabled: check the host (e.g. that
          * the kernel's xen-blkback is not bound) and set up shared state.
-         * A negative errno disables the class, logged, and the daemon goes
-         * on serving the others. NULL: nothing to do. */
+         * A negative errno, after init() logged why, disables the class and
+         * the daemon goes on serving the others. NULL: nothing to do. */
         int (*init)(Backend *b);
         void (*done)(Backend *b);
 
@@ -101,78 +102,6 @@ typedef struct BackendClass {
         void (*release)(XenbusDevice *d);
 } BackendClass;
 
-struct Domain {
-        Backend *backend;
-        LIST_ENTRY(Domain) link;
-        uint32_t domid;
-        xen_domain_handle_t uuid;
-        char *name;         /* sanitized, for logs */
-        unsigned n_devices;
-        unsigned n_grants_mapped;
-        bool suspended;     /* quiesce() ran for the current suspend */
-        LIST_HEAD(, XenbusDevice) devices;
-};
-
-struct XenbusDevice {
-        Backend *backend;
-        const BackendClass *class;
-        Domain *domain;
-        uint32_t domid, devid;
-        uint64_t serial;        /* unique for the daemon's lifetime; names the watch token */
-
-        char *backend_path;     /* /local/domain/0/backend/<kind>/<domid>/<devid> */
-        char *frontend_path;    /* validated /local/domain/<domid>/device/<kind>/<devid> */
-        char *frontend_state_path;
-        char *watch_token;
-        LogContext log;
-
-        XenbusState state;          /* B/state as we last wrote it */
-        XenbusState frontend_state; /* XenbusStateUnknown when absent */
-        bool online;                /* B/online, written by the toolstack */
-        bool setup_ready;           /* pvbackd-status=ready written */
-        bool setup_failed;          /* parked at InitWait with hotplug-error */
-        bool failed;                /* runtime failure: data path closed */
-        bool connected;             /* data path up (rings mapped) */
-        bool draining;              /* class finishing in-flight work */
-        bool refused;               /* invalid toolstack config: never probed or connected */
-        bool released;
-        char *error;                /* last failure, for hotplug-error */
-        RateLimit ratelimit;        /* for messages the guest can provoke */
-
-        void *data;                 /* the class's own state */
-        LIST_ENTRY(XenbusDevice) domain_link;
-};
-
-struct Backend {
-        sd_event *event;
-        struct xs_handle *xs;
-        xc_interface *xc;
-        xengnttab_handle *xgt;
-        EvtchnDispatcher *evtchn;
-        PvbackdConfig config;
-
-        const BackendClass *const *classes;
-        size_t n_classes;
-        bool *class_enabled;
-        void **class_data;
-        unsigned *class_devices;
-
-        void *devices;          /* tsearch root, by (class, domid, devid) */
-        void *devices_by_serial;
-        void *domains;          /* tsearch root, by domid */
-        LIST_HEAD(, Domain) domain_list;
-        LIST_HEAD(, XenbusDevice) orphans;   /* devices of domains we cannot serve */
-        LIST_HEAD(, XenbusDevice) graveyard; /* released, freed once the stack unwinds */
-        uint8_t *live_domids;   /* bitmap of domains seen alive, for domain_introduced/released */
-        bool watch_introduce;
-        uint64_t next_serial;
-        unsigned n_devices, n_domains;
-
-        sd_event_source *xs_source, *gc_source;
-        void (*status_changed)(Backend *b);
-        bool exiting;
-};
-
 /* Core lifetime. classes is a NULL-terminated list of the built-in classes;
  * the config says which of them are served. The core takes ownership of
  * *config (which is left empty) here and in backend_reload(). */
@@ -184,23 +113,78 @@ int backend_start(Backend *b);
 void backend_reload(Backend *b, PvbackdConfig *config);
 /* Releases every device without any XenStore write a frontend could see. */
 Backend *backend_free(Backend *b);
+/* Called (outside any class callback) when devices or guests come or go. */
+void backend_set_status_callback(Backend *b, void (*status_changed)(Backend *b));
+/* "Serving N guests, M devices: vbd x vif y ...", for sd_notify STATUS=. */
+int backend_status(const Backend *b, char **ret);
 bool backend_class_enabled(const Backend *b, const BackendClass *c);
 /* Class-wide state set by init(), by class. */
 void *backend_class_data(const Backend *b, const BackendClass *c);
 void backend_set_class_data(Backend *b, const BackendClass *c, void *data);
 
-/* For classes. */
-#define log_dev_full(d, level, error, ...) log_internal(level, error, &(d)->log, __func__, __VA_ARGS__)
+/* What classes share: the event loop, the configuration in force, the
+ * daemon-wide Xen handles. */
+sd_event *backend_event(const Backend *b);
+const PvbackdConfig *backend_config(const Backend *b);
+xengnttab_handle *backend_gnttab(const Backend *b);
+EvtchnDispatcher *backend_evtchn(const Backend *b);
+/* For class-wide XenStore work that is no device's (consoles the class
+ * creates, the primary console's directory); a device's nodes go through the
+ * xenbus_read_*() and xenbus_device_publish() below. */
+struct xs_handle *backend_xenstore(const Backend *b);
+/* Calls f for every live device of class c; f must not release devices. */
+void backend_foreach_device(Backend *b, const BackendClass *c, void (*f)(XenbusDevice *d, void *userdata),
+                            void *userdata);
+
+/* A device, as its class sees it. */
+Backend *xenbus_device_get_backend(const XenbusDevice *d);
+/* The Backend's shared handles, reached from a device. */
+sd_event *xenbus_device_event(const XenbusDevice *d);
+const PvbackdConfig *xenbus_device_config(const XenbusDevice *d);
+xengnttab_handle *xenbus_device_gnttab(const XenbusDevice *d);
+uint32_t xenbus_device_domid(const XenbusDevice *d);
+uint32_t xenbus_device_devid(const XenbusDevice *d);
+const char *xenbus_device_backend_path(const XenbusDevice *d);
+/* NULL for a device the core refused. */
+const char *xenbus_device_frontend_path(const XenbusDevice *d);
+void *xenbus_device_get_data(const XenbusDevice *d);
+void xenbus_device_set_data(XenbusDevice *d, void *data);
+/* The journal fields of the device's lines (domid, guest, backend path). */
+LogContext *xenbus_device_log_context(XenbusDevice *d);
+/* For messages the guest can provoke: true while under the device's budget. */
+bool xenbus_device_ratelimit_ok(XenbusDevice *d);
+bool xenbus_device_connected(const XenbusDevice *d);
+/* pvbackd-status=ready was published. */
+bool xenbus_device_setup_ready(const XenbusDevice *d);
+/* xenbus_device_fatal() ran: the data path is closed, or is closed as soon
+ * as the current handler returns. */
+bool xenbus_device_failed(const XenbusDevice *d);
+
+#define log_dev_full(d, level, error, ...) \
+        log_internal(level, error, xenbus_device_log_context(d), __func__, __VA_ARGS__)
 #define log_dev_debug(d, ...) log_dev_full(d, LOG_DEBUG, 0, __VA_ARGS__)
 #define log_dev_info(d, ...) log_dev_full(d, LOG_INFO, 0, __VA_ARGS__)
 #define log_dev_warning(d, ...) log_dev_full(d, LOG_WARNING, 0, __VA_ARGS__)
 #define log_dev_error_errno(d, error, ...) log_dev_full(d, LOG_ERR, error, __VA_ARGS__)
 #define log_dev_warning_errno(d, error, ...) log_dev_full(d, LOG_WARNING, error, __VA_ARGS__)
 
+/* Typed reads of the node dir/key (dir itself if key is NULL), where dir is the device's backend or
+ * frontend directory or below it (-EPERM otherwise); -ENOENT when absent,
+ * -EINVAL when the value is not what was asked for. Strings are at most
+ * max_len bytes, numbers at most max, booleans "0" or "1". */
+int xenbus_read_str(XenbusDevice *d, const char *dir, const char *key, size_t max_len, char **ret);
+int xenbus_read_uint(XenbusDevice *d, const char *dir, const char *key, uint64_t max, uint64_t *ret);
+int xenbus_read_bool(XenbusDevice *d, const char *dir, const char *key, bool *ret);
+/* The same, relative to the backend or frontend directory itself. */
 int xenbus_read_backend(XenbusDevice *d, const char *key, size_t max_len, char **ret);
 int xenbus_read_backend_uint(XenbusDevice *d, const char *key, uint64_t max, uint64_t *ret);
+int xenbus_read_backend_bool(XenbusDevice *d, const char *key, bool *ret);
 int xenbus_read_frontend(XenbusDevice *d, const char *key, size_t max_len, char **ret);
 int xenbus_read_frontend_uint(XenbusDevice *d, const char *key, uint64_t max, uint64_t *ret);
+int xenbus_read_frontend_bool(XenbusDevice *d, const char *key, bool *ret);
+/* Commits pub (nodes under the backend directory) in one transaction;
+ * -ENOENT when the toolstack removed the directory meanwhile. */
+int xenbus_device_publish(XenbusDevice *d, XsBatch *pub);
 
 /* Records the message that setup or connect failures report (hotplug-error,
  * the error node, the journal). Returns -abs(error). */
@@ -209,21 +193,14 @@ int xenbus_device_set_error(XenbusDevice *d, int error, const char *fmt, ...) _p
  * otherwise hotplug-error and pvbackd-status=error (message from set_error). */
 void xenbus_device_setup_done(XenbusDevice *d, int error);
 /* A runtime failure after connect (broken ring, I/O setup lost): logs, writes
- * /local/domain/0/error/<backend path>/error, and closes the device. */
+ * /local/domain/0/error/<backend path>/error, and closes the device once the
+ * current handler has returned -- so the caller's state (the queue, the
+ * ring, d itself) stays valid until then, as with Linux netback's
+ * xenvif_fatal_tx_err(). The caller stops taking requests and returns. */
 void xenbus_device_fatal(XenbusDevice *d, int error, const char *fmt, ...) _printf_(3, 4);
 /* The class finished draining after disconnect() returned 1. */
 void xenbus_device_drained(XenbusDevice *d);
 /* Something can_connect() depends on changed: re-run the state machine. */
 void xenbus_device_kick(XenbusDevice *d);
 
-/* State machine (state.c), driven by the core. */
-XenbusState xenbus_target_state(const XenbusDevice *d);
-void xenbus_device_update(XenbusDevice *d);
 const char *xenbus_state_to_string(XenbusState s);
-
-/* Internal to the core (xenbus.c), used by state.c. */
-int xenbus_device_write_state(XenbusDevice *d, XenbusState s, XsBatch *extra);
-int xenbus_device_publish_initwait(XenbusDevice *d);
-int xenbus_device_do_connect(XenbusDevice *d);
-int xenbus_device_do_disconnect(XenbusDevice *d);
-void xenbus_device_release(XenbusDevice *d, bool write_closed);

@@ -166,7 +166,7 @@ static int worker_start(Blkback *bb) {
                 worker_free(w);
                 return r;
         }
-        r = sd_event_add_io(bb->dev->backend->event, &bb->discard_source, w->efd, EPOLLIN, efd_handler, bb);
+        r = sd_event_add_io(xenbus_device_event(bb->dev), &bb->discard_source, w->efd, EPOLLIN, efd_handler, bb);
         if (r < 0) {
                 worker_free(w);
                 return r;

@@ -124,7 +124,7 @@ static void bad_request(BlkQueue *q, uint64_t id, uint8_t operation, const char 
         XenbusDevice *d = q->bb->dev;
 
         q->bb->stats.bad_req++;
-        if (ratelimit_below(&d->ratelimit))
+        if (xenbus_device_ratelimit_ok(d))
                 log_dev_warning(d, "queue %u: bad request (operation %u, id %" PRIu64 "): %s", q->index, operation,
                                 id, why);
         blk_ring_respond(q, id, operation, BLKIF_RSP_ERROR);
@@ -135,7 +135,7 @@ static void io_error(Blkback *bb, BlkRequest *r, long res) {
 
         bb->stats.io_errors++;
         r->status = BLKIF_RSP_ERROR;
-        if (ratelimit_below(&d->ratelimit))
+        if (xenbus_device_ratelimit_ok(d))
                 log_dev_warning_errno(d, res < 0 ? (int) res : -EIO,
                                       "I/O error on %s (operation %u, sector %" PRIu64 ", %" PRIu64
                                       " errors so far): %s",
@@ -160,7 +160,7 @@ static void copy_flush(CopyBatch *c) {
 }
 
 static void copy_segments(CopyBatch *c, BlkRequest *r, bool to_guest) {
-        uint16_t domid = (uint16_t) r->queue->bb->dev->domid;
+        uint16_t domid = (uint16_t) xenbus_device_domid(r->queue->bb->dev);
 
         for (unsigned i = 0; i < r->nr_segments; i++) {
                 BlkSegment *s = &r->seg[i];
@@ -206,7 +206,7 @@ static int fetch_indirect(BlkQueue *q, BlkRequest *r) {
                 q->indirect_buf = NULL;
                 return -ENOMEM;
         }
-        grant_copy_init(&b, bb->dev->backend->xgt);
+        grant_copy_init(&b, xenbus_device_gnttab(bb->dev));
         for (unsigned i = 0; i < pages; i++) {
                 unsigned n = MIN(r->nr_segments - i * (unsigned) BLK_SEGS_PER_INDIRECT_PAGE,
                                  (unsigned) BLK_SEGS_PER_INDIRECT_PAGE);
@@ -224,7 +224,7 @@ static int fetch_indirect(BlkQueue *q, BlkRequest *r) {
                         if (k != -ENOSPC && k != -EDQUOT)
                                 return k;
                 }
-                k = grant_copy_from_guest(&b, (uint16_t) bb->dev->domid, r->indirect_grefs[i], 0, dst,
+                k = grant_copy_from_guest(&b, (uint16_t) xenbus_device_domid(bb->dev), r->indirect_grefs[i], 0, dst,
                                           (uint16_t) len);
                 if (k < 0)
                         return k;
@@ -333,7 +333,7 @@ static void persistent_segments(Blkback *bb, BlkQueue *q, BlkRequest *r) {
                         XenbusDevice *d = bb->dev;
 
                         bb->stats.bad_req++;
-                        if (ratelimit_below(&d->ratelimit))
+                        if (xenbus_device_ratelimit_ok(d))
                                 log_dev_warning_errno(d, k, "queue %u: bad request (id %" PRIu64
                                                       "): cannot map grant %" PRIu32 " persistently: %m",
                                                       q->index, r->id, s->gref);
@@ -439,9 +439,9 @@ void blk_queue_handler(EvtchnPort *p, void *userdata) {
         n = blk_ring_pending(q);
         if (n < 0) {
                 (void) queue_fail(q, "request producer index is beyond the ring");
-                return; /* d may be gone */
+                return;
         }
-        grant_copy_init(&copy.b, bb->dev->backend->xgt);
+        grant_copy_init(&copy.b, xenbus_device_gnttab(bb->dev));
         for (int i = 0; i < MIN(n, BLK_BUDGET) && !q->barrier_waiting && taken_bytes < BLK_PUSH_BYTES; i++) {
                 struct {
                         BlkRequest r;
@@ -597,7 +597,7 @@ static int efd_handler(sd_event_source *s, int fd, uint32_t revents, void *userd
                         break;
                 uint64_t bytes = 0;
 
-                grant_copy_init(&copy.b, bb->dev->backend->xgt);
+                grant_copy_init(&copy.b, xenbus_device_gnttab(bb->dev));
                 for (int i = 0; i < n; i++) {
                         BlkRequest *r = ev[i].data;
                         long res = (long) ev[i].res;
@@ -672,7 +672,7 @@ int blk_io_start(Blkback *bb) {
                 bb->aio = 0;
                 return r;
         }
-        r = sd_event_add_io(bb->dev->backend->event, &bb->efd_source, bb->efd, EPOLLIN, efd_handler, bb);
+        r = sd_event_add_io(xenbus_device_event(bb->dev), &bb->efd_source, bb->efd, EPOLLIN, efd_handler, bb);
         if (r < 0) {
                 blk_io_stop(bb);
                 return r;

@@ -2,9 +2,10 @@
 
 /* Online resize. When the backing store grows, the new `sectors` is written
  * to the backend directory; the frontends re-read the disk information on
- * backend changes (Windows: windows-frontends.md 1.3; Linux blkfront's
- * backend watch). Requests are checked against the size the daemon holds,
- * so I/O to the new area works from the moment it is published.
+ * backend changes (Windows xenvbd on any change under the backend
+ * directory; Linux blkfront on its backend watch). Requests are checked
+ * against the size the daemon holds, so I/O to the new area works from the
+ * moment it is published.
  *
  * Regular files: an inotify watch (IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE).
  * Our own writes raise IN_MODIFY too, so an event only arms a short timer
@@ -29,8 +30,8 @@ static void publish_sectors(Blkback *bb) {
         XsBatch pub = {};
         int r;
 
-        xs_batch_printf(&pub, d->backend_path, "sectors", "%" PRIu64, bb->backing.size / BLK_SECTOR_SIZE);
-        r = xs_batch_commit(d->backend->xs, &pub, d->backend_path);
+        xs_batch_printf(&pub, xenbus_device_backend_path(d), "sectors", "%" PRIu64, bb->backing.size / BLK_SECTOR_SIZE);
+        r = xenbus_device_publish(d, &pub);
         xs_batch_done(&pub);
         if (r < 0)
                 log_dev_warning_errno(d, r, "Cannot publish the new size of %s: %m", bb->backing.path);
@@ -93,7 +94,7 @@ static int on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userda
         /* Off until the timer has looked: our own writes raise IN_MODIFY. */
         (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
         if (!bb->resize_timer) {
-                r = sd_event_add_time_relative(bb->dev->backend->event, &bb->resize_timer, CLOCK_MONOTONIC,
+                r = sd_event_add_time_relative(xenbus_device_event(bb->dev), &bb->resize_timer, CLOCK_MONOTONIC,
                                                BLK_RESIZE_COALESCE_USEC, 0, on_resize_timer, bb);
                 if (r < 0) {
                         log_dev_warning_errno(bb->dev, r, "Cannot arm the resize timer: %m");
@@ -121,7 +122,7 @@ int blk_resize_watch_start(Blkback *bb) {
                 blk_resize_watch_stop(bb);
                 return r;
         }
-        r = sd_event_add_io(bb->dev->backend->event, &bb->inotify_source, bb->inotify_fd, EPOLLIN, on_inotify, bb);
+        r = sd_event_add_io(xenbus_device_event(bb->dev), &bb->inotify_source, bb->inotify_fd, EPOLLIN, on_inotify, bb);
         if (r < 0) {
                 blk_resize_watch_stop(bb);
                 return r;

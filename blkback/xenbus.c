@@ -27,7 +27,7 @@ static int vbd_init(Backend *b) {
 }
 
 static Blkback *blkback_get(XenbusDevice *d) {
-        Blkback *bb = d->data;
+        Blkback *bb = xenbus_device_get_data(d);
 
         if (bb)
                 return bb;
@@ -41,13 +41,13 @@ static Blkback *blkback_get(XenbusDevice *d) {
         LIST_INIT(&bb->requests);
         for (unsigned i = 0; i < BLK_MAX_QUEUES; i++)
                 bb->queues[i] = (BlkQueue) { .bb = bb, .index = i };
-        d->data = bb;
+        xenbus_device_set_data(d, bb);
         return bb;
 }
 
 /* The disk's [disk "<params>"] section of pvbackd.conf, if any. */
 static const ConfigDisk *configured_disk(Blkback *bb) {
-        return config_find_disk(&bb->dev->backend->config, bb->params);
+        return config_find_disk(xenbus_device_config(bb->dev), bb->params);
 }
 
 /* A per-disk serial from pvbackd.conf (validated there: 1..20 printable
@@ -81,66 +81,68 @@ static void update_map_policy(Blkback *bb, bool connecting) {
 
 static void publish_disk(Blkback *bb, XsBatch *pub) {
         XenbusDevice *d = bb->dev;
+        const char *be = xenbus_device_backend_path(d);
         const char *serial = blk_configured_serial(bb);
         char derived[32];
         unsigned info = (bb->cdrom ? VDISK_CDROM : 0) | (bb->removable ? VDISK_REMOVABLE : 0) |
                         (bb->read_only ? VDISK_READONLY : 0);
 
-        xs_batch_printf(pub, d->backend_path, "sectors", "%" PRIu64, bb->backing.size / BLK_SECTOR_SIZE);
-        xs_batch_printf(pub, d->backend_path, "info", "%u", info);
-        xs_batch_printf(pub, d->backend_path, "sector-size", "%u", BLK_SECTOR_SIZE);
-        xs_batch_printf(pub, d->backend_path, "physical-sector-size", "%u", bb->backing.physical_sector_size);
+        xs_batch_printf(pub, be, "sectors", "%" PRIu64, bb->backing.size / BLK_SECTOR_SIZE);
+        xs_batch_printf(pub, be, "info", "%u", info);
+        xs_batch_printf(pub, be, "sector-size", "%u", BLK_SECTOR_SIZE);
+        xs_batch_printf(pub, be, "physical-sector-size", "%u", bb->backing.physical_sector_size);
         if (bb->discard_enable && bb->backing.discard && !bb->read_only) {
-                xs_batch_printf(pub, d->backend_path, "feature-discard", "1");
-                xs_batch_printf(pub, d->backend_path, "discard-granularity", "%u",
+                xs_batch_printf(pub, be, "feature-discard", "1");
+                xs_batch_printf(pub, be, "discard-granularity", "%u",
                                 MAX(bb->backing.discard_granularity, BLK_SECTOR_SIZE));
-                xs_batch_printf(pub, d->backend_path, "discard-alignment", "0");
+                xs_batch_printf(pub, be, "discard-alignment", "0");
                 if (bb->backing.secure_discard)
-                        xs_batch_printf(pub, d->backend_path, "discard-secure", "1");
+                        xs_batch_printf(pub, be, "discard-secure", "1");
                 else
-                        xs_batch_rm(pub, d->backend_path, "discard-secure");
+                        xs_batch_rm(pub, be, "discard-secure");
         } else {
-                xs_batch_rm(pub, d->backend_path, "discard-secure");
-                xs_batch_rm(pub, d->backend_path, "feature-discard");
-                xs_batch_rm(pub, d->backend_path, "discard-granularity");
-                xs_batch_rm(pub, d->backend_path, "discard-alignment");
+                xs_batch_rm(pub, be, "discard-secure");
+                xs_batch_rm(pub, be, "feature-discard");
+                xs_batch_rm(pub, be, "discard-granularity");
+                xs_batch_rm(pub, be, "discard-alignment");
         }
         if (!serial && blk_backing_serial(&bb->backing, derived, sizeof derived) == 0)
                 serial = derived;
         if (serial) {
                 _cleanup_free_ char *p80 = blk_vpd_page80_base64(serial), *p83 = blk_vpd_page83_base64(serial);
                 if (p80 && p83) {
-                        xs_batch_printf(pub, d->backend_path, "sm-data/scsi/0x12/0x80", "%s", p80);
-                        xs_batch_printf(pub, d->backend_path, "sm-data/scsi/0x12/0x83", "%s", p83);
+                        xs_batch_printf(pub, be, "sm-data/scsi/0x12/0x80", "%s", p80);
+                        xs_batch_printf(pub, be, "sm-data/scsi/0x12/0x83", "%s", p83);
                 }
         }
 }
 
 static void publish_transport(Blkback *bb, XsBatch *pub) {
         XenbusDevice *d = bb->dev;
-        const PvbackdConfig *c = &d->backend->config;
+        const char *be = xenbus_device_backend_path(d);
+        const PvbackdConfig *c = xenbus_device_config(d);
         const ConfigDisk *cd = configured_disk(bb);
 
         bb->max_indirect = c->max_indirect_segments;
         if (bb->max_indirect > BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * BLK_SEGS_PER_INDIRECT_PAGE)
                 bb->max_indirect = BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * BLK_SEGS_PER_INDIRECT_PAGE;
-        xs_batch_printf(pub, d->backend_path, "max-ring-page-order", "%u",
+        xs_batch_printf(pub, be, "max-ring-page-order", "%u",
                         MIN(c->max_ring_page_order, RING_PAGE_ORDER_MAX));
-        xs_batch_printf(pub, d->backend_path, "multi-queue-max-queues", "%u",
+        xs_batch_printf(pub, be, "multi-queue-max-queues", "%u",
                         MAX(1u, MIN(c->max_queues, BLK_MAX_QUEUES)));
         if (bb->max_indirect > 0)
-                xs_batch_printf(pub, d->backend_path, "feature-max-indirect-segments", "%u", bb->max_indirect);
+                xs_batch_printf(pub, be, "feature-max-indirect-segments", "%u", bb->max_indirect);
         else
-                xs_batch_rm(pub, d->backend_path, "feature-max-indirect-segments");
-        xs_batch_printf(pub, d->backend_path, "feature-flush-cache", "1");
-        xs_batch_printf(pub, d->backend_path, "feature-barrier", "1");
+                xs_batch_rm(pub, be, "feature-max-indirect-segments");
+        xs_batch_printf(pub, be, "feature-flush-cache", "1");
+        xs_batch_printf(pub, be, "feature-barrier", "1");
         /* On by default: measured with tests/bench/bench-blk.c (README
          * "## Block backend"); pvbackd.conf can switch it off per disk. */
         bb->offer_persistent = !cd || cd->persistent_grants;
         if (bb->offer_persistent)
-                xs_batch_printf(pub, d->backend_path, "feature-persistent", "1");
+                xs_batch_printf(pub, be, "feature-persistent", "1");
         else
-                xs_batch_rm(pub, d->backend_path, "feature-persistent");
+                xs_batch_rm(pub, be, "feature-persistent");
 }
 
 static int open_backing(Blkback *bb, const char *path) {
@@ -175,12 +177,9 @@ static void close_backing(Blkback *bb) {
 }
 
 static bool read_backend_bool(XenbusDevice *d, const char *key, bool def) {
-        _cleanup_free_ char *p = path_join(d->backend_path, key);
         bool v = def;
 
-        if (!p || xs_read_bool01(d->backend->xs, XBT_NULL, p, &v) < 0)
-                return def;
-        return v;
+        return xenbus_read_backend_bool(d, key, &v) < 0 ? def : v;
 }
 
 static int vbd_probe(XenbusDevice *d, XsBatch *pub) {
@@ -199,7 +198,7 @@ static int vbd_probe(XenbusDevice *d, XsBatch *pub) {
                 return xenbus_device_set_error(d, -EINVAL, "device-type '%s' is neither 'disk' nor 'cdrom'", type);
         r = xenbus_read_backend(d, "params", PARAMS_MAX, &params);
         if (r < 0 || params[0] == '\0')
-                return xenbus_device_set_error(d, r < 0 ? r : -ENOENT, "%s/params is %s", d->backend_path,
+                return xenbus_device_set_error(d, r < 0 ? r : -ENOENT, "%s/params is %s", xenbus_device_backend_path(d),
                                                r == -ENOENT || r >= 0 ? "missing or empty" : "invalid");
         r = xenbus_read_backend(d, "mode", 8, &mode);
         if (r >= 0 && !streq(mode, "r") && !streq(mode, "w") && !streq(mode, "w!"))
@@ -239,12 +238,13 @@ static int vbd_probe(XenbusDevice *d, XsBatch *pub) {
 }
 
 static void vbd_backend_changed(XenbusDevice *d, const char *node) {
-        Blkback *bb = d->data;
+        Blkback *bb = xenbus_device_get_data(d);
         _cleanup_free_ char *path = NULL;
         XsBatch pub = {};
         int r;
 
-        if (!bb || !streq(node, "physical-device-path") || bb->script_ours || bb->backing_open || d->setup_ready)
+        if (!bb || !streq(node, "physical-device-path") || bb->script_ours || bb->backing_open ||
+            xenbus_device_setup_ready(d))
                 return;
         r = xenbus_read_backend(d, "physical-device-path", PARAMS_MAX, &path);
         if (r == -ENOENT)
@@ -259,7 +259,7 @@ static void vbd_backend_changed(XenbusDevice *d, const char *node) {
                 return;
         }
         publish_disk(bb, &pub);
-        r = xs_batch_commit(d->backend->xs, &pub, d->backend_path);
+        r = xenbus_device_publish(d, &pub);
         xs_batch_done(&pub);
         if (r < 0) {
                 xenbus_device_setup_done(d, xenbus_device_set_error(d, r, "cannot publish the disk properties"));
@@ -269,7 +269,7 @@ static void vbd_backend_changed(XenbusDevice *d, const char *node) {
 }
 
 static bool vbd_can_connect(XenbusDevice *d) {
-        Blkback *bb = d->data;
+        Blkback *bb = xenbus_device_get_data(d);
         return bb && bb->backing_open;
 }
 
@@ -309,7 +309,7 @@ static int map_queue(Blkback *bb, BlkQueue *q, const char *dir, unsigned order, 
                  * stale ring-ref<i> survive reconnects (Windows). */
                 if (order == 0 ? !(p = path_join(dir, "ring-ref")) : asprintf(&p, "%s/ring-ref%u", dir, i) < 0)
                         return -ENOMEM;
-                r = xs_read_uint(d->backend->xs, XBT_NULL, p, UINT32_MAX, &v);
+                r = xenbus_read_uint(d, p, NULL, UINT32_MAX, &v);
                 if (r < 0)
                         return xenbus_device_set_error(d, r, "%s is %s", p,
                                                        r == -ENOENT ? "missing" : "not a grant reference");
@@ -328,8 +328,9 @@ static int map_queue(Blkback *bb, BlkQueue *q, const char *dir, unsigned order, 
 }
 
 static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
-        Blkback *bb = d->data;
-        const PvbackdConfig *c = &d->backend->config;
+        const char *fe = xenbus_device_frontend_path(d);
+        Blkback *bb = xenbus_device_get_data(d);
+        const PvbackdConfig *c = xenbus_device_config(d);
         _cleanup_free_ char *protocol = NULL;
         uint64_t nq = 1, order = 0, port, v = 0;
         unsigned max_order = MIN(c->max_ring_page_order, RING_PAGE_ORDER_MAX);
@@ -343,13 +344,13 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
                 nq = 1;
         else if (r < 0 || nq == 0)
                 return xenbus_device_set_error(d, r < 0 ? r : -EINVAL,
-                                               "%s/multi-queue-num-queues is not in 1..%u", d->frontend_path,
+                                               "%s/multi-queue-num-queues is not in 1..%u", fe,
                                                max_queues);
         r = xenbus_read_frontend_uint(d, "ring-page-order", max_order, &order);
         if (r == -ENOENT)
                 order = 0;
         else if (r < 0)
-                return xenbus_device_set_error(d, r, "%s/ring-page-order is not in 0..%u", d->frontend_path,
+                return xenbus_device_set_error(d, r, "%s/ring-page-order is not in 0..%u", fe,
                                                max_order);
         r = xenbus_read_frontend(d, "protocol", 32, &protocol);
         if (r >= 0) {
@@ -360,7 +361,7 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
                 else
                         return xenbus_device_set_error(d, -EINVAL, "protocol '%s' is not supported", protocol);
         } else if (r != -ENOENT)
-                return xenbus_device_set_error(d, r, "%s/protocol is invalid", d->frontend_path);
+                return xenbus_device_set_error(d, r, "%s/protocol is invalid", fe);
 
         /* Persistent grants only when both sides offered them (blkif.h);
          * Windows never does. */
@@ -372,11 +373,11 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
         bb->n_queues = (unsigned) nq;
         for (unsigned i = 0; i < nq; i++) {
                 BlkQueue *q = &bb->queues[i];
-                _cleanup_free_ char *dir = NULL, *evpath = NULL;
+                _cleanup_free_ char *dir = NULL;
 
                 if (nq == 1)
-                        dir = strdup(d->frontend_path);
-                else if (asprintf(&dir, "%s/queue-%u", d->frontend_path, i) < 0)
+                        dir = strdup(fe);
+                else if (asprintf(&dir, "%s/queue-%u", fe, i) < 0)
                         dir = NULL;
                 if (!dir) {
                         r = xenbus_device_set_error(d, -ENOMEM, "out of memory");
@@ -389,14 +390,13 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
                         r = xenbus_device_set_error(d, -ENOMEM, "out of memory");
                         goto fail;
                 }
-                evpath = path_join(dir, "event-channel");
-                r = evpath ? xs_read_uint(d->backend->xs, XBT_NULL, evpath, UINT32_MAX, &port) : -ENOMEM;
+                r = xenbus_read_uint(d, dir, "event-channel", UINT32_MAX, &port);
                 if (r < 0) {
                         r = xenbus_device_set_error(d, r, "%s/event-channel is %s", dir,
                                                     r == -ENOENT ? "missing" : "invalid");
                         goto fail;
                 }
-                r = evtchn_bind(d->backend->evtchn, d->domid, (uint32_t) port, blk_queue_handler, q, &q->port);
+                r = xenbus_device_bind_evtchn(d, (uint32_t) port, blk_queue_handler, q, &q->port);
                 if (r < 0) {
                         r = xenbus_device_set_error(d, r, "cannot bind event channel %" PRIu64 " of %s: %s", port,
                                                     dir, strerror(-r));
@@ -409,7 +409,7 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
                 goto fail;
         }
         /* The size may have changed since InitWait. */
-        xs_batch_printf(pub, d->backend_path, "sectors", "%" PRIu64, bb->backing.size / BLK_SECTOR_SIZE);
+        xs_batch_printf(pub, xenbus_device_backend_path(d), "sectors", "%" PRIu64, bb->backing.size / BLK_SECTOR_SIZE);
         log_dev_info(d, "%u queue(s), %u-page rings, protocol %s, %s%s", bb->n_queues, 1u << order,
                      protocol ?: "native", bb->backing.path, bb->persistent ? ", persistent grants" : "");
         for (unsigned i = 0; i < bb->n_queues; i++)
@@ -429,7 +429,7 @@ void blk_finish_disconnect(Blkback *bb) {
 }
 
 static int vbd_disconnect(XenbusDevice *d) {
-        Blkback *bb = d->data;
+        Blkback *bb = xenbus_device_get_data(d);
 
         if (!bb)
                 return 0;
@@ -459,7 +459,7 @@ static int vbd_disconnect(XenbusDevice *d) {
 }
 
 static void vbd_release(XenbusDevice *d) {
-        Blkback *bb = d->data;
+        Blkback *bb = xenbus_device_get_data(d);
 
         if (!bb)
                 return;
@@ -468,26 +468,25 @@ static void vbd_release(XenbusDevice *d) {
         close_backing(bb);
         free(bb->params);
         free(bb);
-        d->data = NULL;
+        xenbus_device_set_data(d, NULL);
 }
 
 /* SIGHUP: the new pvbackd.conf applies to the grant-map policy at once and
  * to the serial at the next probe; block devices are checked for growth
  * (files are watched anyway). */
+static void vbd_reload_device(XenbusDevice *d, void *userdata) {
+        Blkback *bb = xenbus_device_get_data(d);
+
+        (void) userdata;
+        if (!bb || !bb->backing_open)
+                return;
+        if (xenbus_device_connected(d))
+                update_map_policy(bb, false);
+        blk_resize_check(bb);
+}
+
 static void vbd_reload(Backend *b) {
-        Domain *dom;
-        XenbusDevice *d;
-
-        LIST_FOREACH(dom, &b->domain_list, link)
-                LIST_FOREACH(d, &dom->devices, domain_link) {
-                        Blkback *bb = d->data;
-
-                        if (d->class != &vbd_class || !bb || !bb->backing_open)
-                                continue;
-                        if (d->connected)
-                                update_map_policy(bb, false);
-                        blk_resize_check(bb);
-                }
+        backend_foreach_device(b, &vbd_class, vbd_reload_device, NULL);
 }
 
 static const char *const vbd_watched[] = { "physical-device-path", NULL };

@@ -53,7 +53,7 @@ typedef struct Console {
         PrimaryConsole *primary;  /* set for a primary console */
         uint32_t domid;
         const LogContext *logctx;
-        RateLimit *ratelimit;     /* for messages the guest can provoke */
+        RateLimit ratelimit;      /* for messages the guest can provoke */
         bool failed;              /* primary console: broken ring, until ring-ref or port change */
         LIST_ENTRY(Console) link;
 

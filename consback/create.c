@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
-/* pvbackd's own secondary consoles (libxl-wiring.md §3.6). When a domain
+/* pvbackd's own secondary consoles, declared in pvbackd.conf. When a domain
  * appears, its name is matched against the [guest "<name>"] sections and each
  * declared console becomes device/console/<n> (n = 1..9, skipping numbers in
  * use, e.g. by libxl channels) plus its backend directory, written in ONE
  * transaction with libxl's nodes and permissions: Linux's hvc_xen probes on
- * the first node it sees and never retries (xen-lab.md). type=pvbackd keeps
- * QEMU and xenconsoled away and is how claims() recognises ours. When the
- * domain goes, or a reload drops the declaration, the directories are
+ * the first node it sees and never retries (seen in the lab). type=pvbackd
+ * keeps QEMU and xenconsoled away and is how claims() recognises ours. When
+ * the domain goes, or a reload drops the declaration, the directories are
  * removed again, if they are still ours. */
 
 #include <stdio.h>
@@ -61,6 +61,7 @@ static bool name_in(char **names, unsigned n, const char *name) {
 /* Creates the frontend and backend directories of one console; returns the devid. */
 static int console_create(ConsClass *cc, ConsDomain *cd, const ConfigConsole *con) {
         Backend *b = cc->backend;
+        struct xs_handle *xs = backend_xenstore(b);
         struct xs_permissions guest_owned[2] = { { .id = cd->domid, .perms = XS_PERM_NONE },
                                                  { .id = 0, .perms = XS_PERM_READ } };
         struct xs_permissions dom0_owned[2] = { { .id = 0, .perms = XS_PERM_NONE },
@@ -70,18 +71,18 @@ static int console_create(ConsClass *cc, ConsDomain *cd, const ConfigConsole *co
         snprintf(fe_dir, sizeof fe_dir, "/local/domain/%u/device/console", cd->domid);
         snprintf(be_dir, sizeof be_dir, CONSOLE_BACKEND_ROOT "/console/%u", cd->domid);
         snprintf(domid_s, sizeof domid_s, "%u", cd->domid);
-        snprintf(limit_s, sizeof limit_s, "%u", b->config.console_buffer_limit);
+        snprintf(limit_s, sizeof limit_s, "%u", backend_config(b)->console_buffer_limit);
 
         for (unsigned attempt = 0; attempt < CONSOLE_TX_RETRIES; attempt++) {
-                xs_transaction_t t = xs_transaction_start(b->xs);
+                xs_transaction_t t = xs_transaction_start(xs);
                 unsigned n_fe = 0, n_be = 0, devid = 0;
                 char **fes, **bes;
                 bool ok;
 
                 if (t == XBT_NULL)
                         return negative_errno();
-                fes = xs_directory(b->xs, t, fe_dir, &n_fe);
-                bes = xs_directory(b->xs, t, be_dir, &n_be);
+                fes = xs_directory(xs, t, fe_dir, &n_fe);
+                bes = xs_directory(xs, t, be_dir, &n_be);
                 for (unsigned i = 1; i <= CONFIG_GUEST_CONSOLES_MAX && devid == 0; i++) {
                         char s[4];
                         snprintf(s, sizeof s, "%u", i);
@@ -91,36 +92,36 @@ static int console_create(ConsClass *cc, ConsDomain *cd, const ConfigConsole *co
                 free(fes);
                 free(bes);
                 if (devid == 0) {
-                        xs_transaction_end(b->xs, t, true);
+                        xs_transaction_end(xs, t, true);
                         return -ENOSPC;
                 }
                 snprintf(fe, sizeof fe, "%s/%u", fe_dir, devid);
                 snprintf(be, sizeof be, "%s/%u", be_dir, devid);
 
                 /* What libxl__device_console_add writes, with type=pvbackd. */
-                ok = xs_mkdir(b->xs, t, fe) && xs_set_permissions(b->xs, t, fe, guest_owned, 2) &&
-                     tx_write_perms(b->xs, t, fe, "backend", be, guest_owned) &&
-                     tx_write_perms(b->xs, t, fe, "backend-id", "0", guest_owned) &&
-                     tx_write_perms(b->xs, t, fe, "state", "1", guest_owned) &&
-                     tx_write_perms(b->xs, t, fe, "protocol", "vt100", guest_owned) &&
-                     tx_write_perms(b->xs, t, fe, "type", "pvbackd", dom0_owned) &&
-                     tx_write_perms(b->xs, t, fe, "name", con->label, dom0_owned) &&
-                     tx_write_perms(b->xs, t, fe, "limit", limit_s, dom0_owned) &&
-                     tx_write_perms(b->xs, t, fe, "output", "pty", dom0_owned) &&
-                     tx_write_perms(b->xs, t, fe, "tty", "", dom0_owned) &&
-                     xs_mkdir(b->xs, t, be) && xs_set_permissions(b->xs, t, be, dom0_owned, 2) &&
-                     tx_write_perms(b->xs, t, be, "frontend", fe, dom0_owned) &&
-                     tx_write_perms(b->xs, t, be, "frontend-id", domid_s, dom0_owned) &&
-                     tx_write_perms(b->xs, t, be, "online", "1", dom0_owned) &&
-                     tx_write_perms(b->xs, t, be, "protocol", "vt100", dom0_owned) &&
-                     tx_write_perms(b->xs, t, be, "name", con->label, dom0_owned) &&
-                     tx_write_perms(b->xs, t, be, "state", "1", dom0_owned);
+                ok = xs_mkdir(xs, t, fe) && xs_set_permissions(xs, t, fe, guest_owned, 2) &&
+                     tx_write_perms(xs, t, fe, "backend", be, guest_owned) &&
+                     tx_write_perms(xs, t, fe, "backend-id", "0", guest_owned) &&
+                     tx_write_perms(xs, t, fe, "state", "1", guest_owned) &&
+                     tx_write_perms(xs, t, fe, "protocol", "vt100", guest_owned) &&
+                     tx_write_perms(xs, t, fe, "type", "pvbackd", dom0_owned) &&
+                     tx_write_perms(xs, t, fe, "name", con->label, dom0_owned) &&
+                     tx_write_perms(xs, t, fe, "limit", limit_s, dom0_owned) &&
+                     tx_write_perms(xs, t, fe, "output", "pty", dom0_owned) &&
+                     tx_write_perms(xs, t, fe, "tty", "", dom0_owned) &&
+                     xs_mkdir(xs, t, be) && xs_set_permissions(xs, t, be, dom0_owned, 2) &&
+                     tx_write_perms(xs, t, be, "frontend", fe, dom0_owned) &&
+                     tx_write_perms(xs, t, be, "frontend-id", domid_s, dom0_owned) &&
+                     tx_write_perms(xs, t, be, "online", "1", dom0_owned) &&
+                     tx_write_perms(xs, t, be, "protocol", "vt100", dom0_owned) &&
+                     tx_write_perms(xs, t, be, "name", con->label, dom0_owned) &&
+                     tx_write_perms(xs, t, be, "state", "1", dom0_owned);
                 if (!ok) {
                         int r = negative_errno();
-                        xs_transaction_end(b->xs, t, true);
+                        xs_transaction_end(xs, t, true);
                         return r;
                 }
-                if (xs_transaction_end(b->xs, t, false))
+                if (xs_transaction_end(xs, t, false))
                         return (int) devid;
                 if (errno != EAGAIN)
                         return negative_errno();
@@ -131,30 +132,31 @@ static int console_create(ConsClass *cc, ConsDomain *cd, const ConfigConsole *co
 /* Removes a console's directories if they are still the ones we created. */
 static int console_remove(ConsClass *cc, uint32_t domid, unsigned devid) {
         Backend *b = cc->backend;
+        struct xs_handle *xs = backend_xenstore(b);
         char fe[80], be[80], p[96];
 
         snprintf(fe, sizeof fe, "/local/domain/%u/device/console/%u", domid, devid);
         snprintf(be, sizeof be, CONSOLE_BACKEND_ROOT "/console/%u/%u", domid, devid);
         for (unsigned attempt = 0; attempt < CONSOLE_TX_RETRIES; attempt++) {
                 _cleanup_free_ char *type = NULL, *frontend = NULL;
-                xs_transaction_t t = xs_transaction_start(b->xs);
+                xs_transaction_t t = xs_transaction_start(xs);
                 bool ours;
 
                 if (t == XBT_NULL)
                         return negative_errno();
                 snprintf(p, sizeof p, "%s/type", fe);
-                ours = xs_read_str(b->xs, t, p, 16, &type) == -ENOENT || (type && streq(type, "pvbackd"));
+                ours = xs_read_str(xs, t, p, 16, &type) == -ENOENT || (type && streq(type, "pvbackd"));
                 snprintf(p, sizeof p, "%s/frontend", be);
-                ours = ours && (xs_read_str(b->xs, t, p, XS_VALUE_MAX, &frontend) == -ENOENT ||
+                ours = ours && (xs_read_str(xs, t, p, XS_VALUE_MAX, &frontend) == -ENOENT ||
                                 (frontend && streq(frontend, fe)));
                 if (!ours) {
-                        xs_transaction_end(b->xs, t, true);
+                        xs_transaction_end(xs, t, true);
                         log_info("Console %u of domain %u is no longer pvbackd's, leaving it", devid, domid);
                         return 0;
                 }
-                (void) xs_rm(b->xs, t, fe);
-                (void) xs_rm(b->xs, t, be);
-                if (xs_transaction_end(b->xs, t, false))
+                (void) xs_rm(xs, t, fe);
+                (void) xs_rm(xs, t, be);
+                if (xs_transaction_end(xs, t, false))
                         return 0;
                 if (errno != EAGAIN)
                         return negative_errno();
@@ -166,12 +168,13 @@ static int console_remove(ConsClass *cc, uint32_t domid, unsigned devid) {
  * again, not created twice. */
 static void domain_adopt_existing(ConsClass *cc, ConsDomain *cd) {
         Backend *b = cc->backend;
+        struct xs_handle *xs = backend_xenstore(b);
         char dir[64];
         unsigned n = 0;
         char **names;
 
         snprintf(dir, sizeof dir, "/local/domain/%u/device/console", cd->domid);
-        names = xs_directory(b->xs, XBT_NULL, dir, &n);
+        names = xs_directory(xs, XBT_NULL, dir, &n);
         for (unsigned i = 0; names && i < n; i++) {
                 _cleanup_free_ char *type = NULL, *label = NULL, *tp = NULL, *np = NULL;
                 uint64_t devid;
@@ -179,8 +182,8 @@ static void domain_adopt_existing(ConsClass *cc, ConsDomain *cd) {
                 if (parse_uint(names[i], CONFIG_GUEST_CONSOLES_MAX, &devid) < 0 || devid == 0 ||
                     asprintf(&tp, "%s/%s/type", dir, names[i]) < 0 || asprintf(&np, "%s/%s/name", dir, names[i]) < 0)
                         continue;
-                if (xs_read_str(b->xs, XBT_NULL, tp, 16, &type) < 0 || !streq(type, "pvbackd") ||
-                    xs_read_str(b->xs, XBT_NULL, np, CONFIG_CONSOLE_LABEL_MAX, &label) < 0)
+                if (xs_read_str(xs, XBT_NULL, tp, 16, &type) < 0 || !streq(type, "pvbackd") ||
+                    xs_read_str(xs, XBT_NULL, np, CONFIG_CONSOLE_LABEL_MAX, &label) < 0)
                         continue;
                 free(cd->labels[devid]);
                 cd->labels[devid] = TAKE_PTR(label);
@@ -190,7 +193,7 @@ static void domain_adopt_existing(ConsClass *cc, ConsDomain *cd) {
 
 /* Makes the domain's consoles match its [guest] section. */
 static void domain_sync(ConsClass *cc, ConsDomain *cd) {
-        const ConfigGuest *g = cd->name ? config_find_guest(&cc->backend->config, cd->name) : NULL;
+        const ConfigGuest *g = cd->name ? config_find_guest(backend_config(cc->backend), cd->name) : NULL;
 
         /* Removed from the config: remove the device (the only way ours reach Closed). */
         for (unsigned devid = 1; devid <= CONFIG_GUEST_CONSOLES_MAX; devid++) {
@@ -257,7 +260,7 @@ void consback_domain_introduced(Backend *b, uint32_t domid) {
          * [guest] section matches none. */
         if (asprintf(&path, "/local/domain/%u/name", domid) < 0)
                 return;
-        r = xs_read_str(b->xs, XBT_NULL, path, CONFIG_GUEST_NAME_MAX, &name);
+        r = xs_read_str(backend_xenstore(b), XBT_NULL, path, CONFIG_GUEST_NAME_MAX, &name);
         if (r < 0)
                 log_debug("Domain %u has no usable name (%s), no secondary consoles for it", domid, strerror(-r));
         else {
@@ -273,24 +276,25 @@ void consback_domain_introduced(Backend *b, uint32_t domid) {
  * it had no consoles of its own there). */
 static void remove_empty_backend_dir(ConsClass *cc, uint32_t domid) {
         Backend *b = cc->backend;
+        struct xs_handle *xs = backend_xenstore(b);
         char dir[64];
 
         snprintf(dir, sizeof dir, CONSOLE_BACKEND_ROOT "/console/%u", domid);
         for (unsigned attempt = 0; attempt < CONSOLE_TX_RETRIES; attempt++) {
-                xs_transaction_t t = xs_transaction_start(b->xs);
+                xs_transaction_t t = xs_transaction_start(xs);
                 unsigned n = 0;
                 char **names;
 
                 if (t == XBT_NULL)
                         return;
-                names = xs_directory(b->xs, t, dir, &n);
+                names = xs_directory(xs, t, dir, &n);
                 free(names);
                 if (!names || n > 0) {
-                        xs_transaction_end(b->xs, t, true);
+                        xs_transaction_end(xs, t, true);
                         return;
                 }
-                (void) xs_rm(b->xs, t, dir);
-                if (xs_transaction_end(b->xs, t, false) || errno != EAGAIN)
+                (void) xs_rm(xs, t, dir);
+                if (xs_transaction_end(xs, t, false) || errno != EAGAIN)
                         return;
         }
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
 /* The primary console, /local/domain/<id>/console, in place of xenconsoled
- * ([console] primary = yes; libxl-wiring.md §3.1, §3.3, §3.5). It has no
+ * ([console] primary = yes), as libxl 4.17 wires it. It has no
  * xenbus handshake and no device the core would see: libxl writes ring-ref
  * (a frame number), port (an unbound port for dom0), type=xenconsoled and
  * tty="" after @introduceDomain, so each domain's console directory is
@@ -30,7 +30,6 @@ struct PrimaryConsole {
         uint32_t domid;
         Console con;
         LogContext log;
-        RateLimit ratelimit;
         char path[48];  /* /local/domain/<id>/console */
         char token[32];
         bool watching;
@@ -42,13 +41,13 @@ struct PrimaryConsole {
 static int primary_read(PrimaryConsole *pc, xs_transaction_t t, const char *key, size_t max_len, char **ret) {
         _cleanup_free_ char *p = path_join(pc->path, key);
 
-        return p ? xs_read_str(pc->cc->backend->xs, t, p, max_len, ret) : -ENOMEM;
+        return p ? xs_read_str(backend_xenstore(pc->cc->backend), t, p, max_len, ret) : -ENOMEM;
 }
 
 static int primary_read_uint(PrimaryConsole *pc, xs_transaction_t t, const char *key, uint64_t max, uint64_t *ret) {
         _cleanup_free_ char *p = path_join(pc->path, key);
 
-        return p ? xs_read_uint(pc->cc->backend->xs, t, p, max, ret) : -ENOMEM;
+        return p ? xs_read_uint(backend_xenstore(pc->cc->backend), t, p, max, ret) : -ENOMEM;
 }
 
 typedef struct PrimaryNodes {
@@ -62,7 +61,7 @@ typedef struct PrimaryNodes {
  * transaction, and separate reads could pair a missing type with the
  * ring-ref written just after (and serve another daemon's console). */
 static int primary_read_nodes(PrimaryConsole *pc, PrimaryNodes *ret) {
-        struct xs_handle *xs = pc->cc->backend->xs;
+        struct xs_handle *xs = backend_xenstore(pc->cc->backend);
 
         for (unsigned attempt = 0; attempt < XS_BATCH_RETRIES; attempt++) {
                 xs_transaction_t t = xs_transaction_start(xs);
@@ -92,7 +91,7 @@ static int primary_map(PrimaryConsole *pc, uint64_t frame) {
         int err = 0, r;
         void *p;
 
-        p = xengnttab_map_grant_ref(pc->cc->backend->xgt, pc->domid, GNTTAB_RESERVED_CONSOLE,
+        p = xengnttab_map_grant_ref(backend_gnttab(pc->cc->backend), pc->domid, GNTTAB_RESERVED_CONSOLE,
                                     PROT_READ | PROT_WRITE);
         if (p) {
                 c->ring_map = CONS_RING_GRANT0;
@@ -160,7 +159,7 @@ static void primary_publish_tty(PrimaryConsole *pc) {
         if (r >= 0 && streq(tty, c->tty_path))
                 return;
         xs_batch_printf(&batch, pc->path, "tty", "%s", c->tty_path);
-        r = xs_batch_commit(pc->cc->backend->xs, &batch, pc->path);
+        r = xs_batch_commit(backend_xenstore(pc->cc->backend), &batch, pc->path);
         xs_batch_done(&batch);
         if (r < 0 && r != -ENOENT)
                 log_cons_warning_errno(c, r, "Cannot write %s/tty: %m", pc->path);
@@ -204,7 +203,8 @@ static void primary_update(PrimaryConsole *pc) {
 
         if ((c->intf || c->failed) && ref == pc->ring_ref && port == pc->port) {
                 /* Same ring: keep the mapping and the binding (a guest's
-                 * EVTCHNOP_reset re-binds to our port; windows-frontends §4.1). */
+                 * EVTCHNOP_reset re-binds to our port, as Windows' XENCONS
+                 * does on resume). */
                 if (c->intf)
                         primary_publish_tty(pc);
                 return;
@@ -264,10 +264,10 @@ void consback_primary_introduced(ConsClass *cc, ConsDomain *cd) {
         snprintf(pc->path, sizeof pc->path, "/local/domain/%u/console", cd->domid);
         snprintf(pc->token, sizeof pc->token, PRIMARY_TOKEN_PREFIX "%u", cd->domid);
         pc->log = (LogContext) { .domid = cd->domid, .device = pc->path };
-        pc->ratelimit = RATELIMIT_INIT(10 * 1000000u, 10);
         c = &pc->con;
         *c = (Console) { .cc = cc, .primary = pc, .domid = cd->domid, .logctx = &pc->log,
-                         .ratelimit = &pc->ratelimit, .pty_master = -1, .pty_slave = -1, .listen_fd = -1,
+                         .ratelimit = RATELIMIT_INIT(10 * 1000000u, 10), .pty_master = -1, .pty_slave = -1,
+                         .listen_fd = -1,
                          .client_fd = -1, .logfile.fd = -1, .logfile.at_line_start = true };
         LIST_INSERT_HEAD(&cc->consoles, c, link);
         cd->primary = pc;
@@ -316,7 +316,7 @@ int consback_primary_init(ConsClass *cc) {
         if (!cc->pxs)
                 return log_error_errno(negative_errno(),
                                        "Cannot open XenStore for the primary consoles, leaving them to xenconsoled: %m");
-        r = sd_event_add_io(b->event, &cc->pxs_source, xs_fileno(cc->pxs), EPOLLIN, on_primary_watch, cc);
+        r = sd_event_add_io(backend_event(b), &cc->pxs_source, xs_fileno(cc->pxs), EPOLLIN, on_primary_watch, cc);
         if (r < 0) {
                 xs_close(cc->pxs);
                 cc->pxs = NULL;

@@ -23,7 +23,7 @@
 #define cons_wmb() __atomic_thread_fence(__ATOMIC_RELEASE)
 
 static const PvbackdConfig *console_config(Console *c) {
-        return &c->cc->backend->config;
+        return backend_config(c->cc->backend);
 }
 
 /* A broken ring: a secondary console's device closes; a primary console
@@ -46,7 +46,7 @@ _printf_(3, 4) static void console_fatal(Console *c, int error, const char *fmt,
 }
 
 static bool console_failed(const Console *c) {
-        return c->dev ? c->dev->failed : c->failed;
+        return c->dev ? xenbus_device_failed(c->dev) : c->failed;
 }
 
 /* ---- the buffer ------------------------------------------------------------ */
@@ -227,7 +227,7 @@ int console_reader_start(Console *c) {
 
         if (fd < 0 || c->reader_source)
                 return 0;
-        r = sd_event_add_io(c->cc->backend->event, &c->reader_source, fd, EPOLLIN, on_reader, c);
+        r = sd_event_add_io(backend_event(c->cc->backend), &c->reader_source, fd, EPOLLIN, on_reader, c);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(c->reader_source, "console-reader");
@@ -326,7 +326,7 @@ static void on_event(EvtchnPort *p, void *userdata) {
         if (++c->window_events > cfg->console_rate_limit) {
                 c->throttled++;
                 if (!c->throttle_timer) {
-                        if (sd_event_add_time(c->cc->backend->event, &c->throttle_timer, CLOCK_MONOTONIC,
+                        if (sd_event_add_time(backend_event(c->cc->backend), &c->throttle_timer, CLOCK_MONOTONIC,
                                               c->window_start + interval, 0, on_throttle_end, c) < 0) {
                                 ring_work(c); /* cannot wait: do not lose the event */
                                 return;
@@ -334,7 +334,7 @@ static void on_event(EvtchnPort *p, void *userdata) {
                 } else
                         (void) sd_event_source_set_time(c->throttle_timer, c->window_start + interval);
                 (void) sd_event_source_set_enabled(c->throttle_timer, SD_EVENT_ONESHOT);
-                if (ratelimit_below(c->ratelimit))
+                if (ratelimit_below(&c->ratelimit))
                         log_cons_debug(c, "console event rate limit reached (%u per %u ms)",
                                       cfg->console_rate_limit, cfg->console_rate_interval_ms);
                 return;
@@ -361,7 +361,7 @@ int console_ring_start(Console *c, uint32_t ring_ref, uint32_t remote_port) {
 int console_ring_attach(Console *c, uint32_t remote_port) {
         int r;
 
-        r = evtchn_bind(c->cc->backend->evtchn, c->domid, remote_port, on_event, c, &c->port);
+        r = evtchn_bind(backend_evtchn(c->cc->backend), c->domid, remote_port, on_event, c, &c->port);
         if (r < 0) {
                 console_ring_stop(c);
                 return r;
@@ -382,7 +382,7 @@ static void ring_unmap(Console *c) {
                 xenbus_unmap_grants(c->dev, &c->map);
                 break;
         case CONS_RING_GRANT0:
-                if (xengnttab_unmap(c->cc->backend->xgt, c->ring_addr, 1) < 0)
+                if (xengnttab_unmap(backend_gnttab(c->cc->backend), c->ring_addr, 1) < 0)
                         log_cons_full(c, LOG_ERR, negative_errno(), "Failed to unmap the console ring: %m");
                 break;
         case CONS_RING_FOREIGN:

@@ -38,7 +38,7 @@ static int logfile_open(LogFile *l) {
 }
 
 static void logfile_rotate(Console *c) {
-        const PvbackdConfig *cfg = &c->cc->backend->config;
+        const PvbackdConfig *cfg = backend_config(c->cc->backend);
         LogFile *l = &c->logfile;
 
         logfile_close(l);
@@ -61,7 +61,7 @@ static void logfile_rotate(Console *c) {
 }
 
 static void logfile_write(Console *c, const uint8_t *data, size_t n) {
-        const PvbackdConfig *cfg = &c->cc->backend->config;
+        const PvbackdConfig *cfg = backend_config(c->cc->backend);
         LogFile *l = &c->logfile;
         size_t i = 0;
 
@@ -83,7 +83,7 @@ static void logfile_write(Console *c, const uint8_t *data, size_t n) {
                 iov[k++] = (struct iovec) { (void *) (data + i), len };
                 w = writev(l->fd, iov, (int) k);
                 if (w < 0) {
-                        if (ratelimit_below(c->ratelimit))
+                        if (ratelimit_below(&c->ratelimit))
                                 log_cons_warning_errno(c, negative_errno(), "Cannot write %s: %m", l->path);
                         return;
                 }
@@ -126,7 +126,7 @@ static void journal_write(Console *c, const uint8_t *data, size_t n) {
 /* ---- the sinks of one console ------------------------------------------------ */
 
 void console_sinks_open(Console *c) {
-        const PvbackdConfig *cfg = &c->cc->backend->config;
+        const PvbackdConfig *cfg = backend_config(c->cc->backend);
         int r;
 
         if (!c->log || c->logfile.fd >= 0)
@@ -221,7 +221,7 @@ int console_socket_listen(Console *c) {
         (void) unlink(c->socket_path); /* a stale socket from an earlier run */
         if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0 || listen(fd, 4) < 0)
                 return negative_errno();
-        r = sd_event_add_io(c->cc->backend->event, &c->listen_source, fd, EPOLLIN, on_accept, c);
+        r = sd_event_add_io(backend_event(c->cc->backend), &c->listen_source, fd, EPOLLIN, on_accept, c);
         if (r < 0)
                 return r;
         c->listen_fd = fd;

@@ -24,14 +24,14 @@ static bool console_claims(Backend *b, const char *backend_path, uint32_t domid,
                 return false;
         if (asprintf(&path, "/local/domain/%u/device/console/%u/type", domid, devid) < 0)
                 return false;
-        return xs_read_str(b->xs, XBT_NULL, path, 16, &type) >= 0 && streq(type, "pvbackd");
+        return xs_read_str(backend_xenstore(b), XBT_NULL, path, 16, &type) >= 0 && streq(type, "pvbackd");
 }
 
 /* The config's view of this console; defaults (a pty) if the declaration is
  * gone, e.g. after a restart with another config. A primary console is always
  * a pty (`xl console` needs one); the caller keeps its output. */
 void console_apply_config(Console *c) {
-        const PvbackdConfig *cfg = &c->cc->backend->config;
+        const PvbackdConfig *cfg = backend_config(c->cc->backend);
         const ConfigGuest *g = config_find_guest(cfg, c->guest);
         const ConfigConsole *con = NULL;
 
@@ -48,8 +48,8 @@ void console_apply_config(Console *c) {
 }
 
 static int console_probe(XenbusDevice *d, XsBatch *pub) {
-        ConsClass *cc = cons_class(d->backend);
-        Console *c = d->data;
+        ConsClass *cc = cons_class(xenbus_device_get_backend(d));
+        Console *c = xenbus_device_get_data(d);
         ConsDomain *cd;
         int r;
 
@@ -60,27 +60,28 @@ static int console_probe(XenbusDevice *d, XsBatch *pub) {
         c = calloc(1, sizeof *c);
         if (!c)
                 return xenbus_device_set_error(d, -ENOMEM, "out of memory");
-        *c = (Console) { .cc = cc, .dev = d, .domid = d->domid, .logctx = &d->log, .ratelimit = &d->ratelimit,
+        *c = (Console) { .cc = cc, .dev = d, .domid = xenbus_device_domid(d), .logctx = xenbus_device_log_context(d),
+                         .ratelimit = RATELIMIT_INIT(10 * 1000000u, 10),
                          .pty_master = -1, .pty_slave = -1, .listen_fd = -1, .client_fd = -1,
                          .logfile.fd = -1, .logfile.at_line_start = true };
-        d->data = c;
+        xenbus_device_set_data(d, c);
         LIST_INSERT_HEAD(&cc->consoles, c, link);
 
         r = xenbus_read_frontend(d, "name", CONFIG_CONSOLE_LABEL_MAX, &c->label);
         if (r < 0)
-                return xenbus_device_set_error(d, r, "%s/name is %s", d->frontend_path,
+                return xenbus_device_set_error(d, r, "%s/name is %s", xenbus_device_frontend_path(d),
                                                r == -ENOENT ? "missing" : "invalid");
-        cd = consback_domain_find(cc, d->domid);
+        cd = consback_domain_find(cc, xenbus_device_domid(d));
         if (cd && cd->name)
                 c->guest = strdup(cd->name);
         else {
                 /* Found by the core's first scan, before @introduceDomain told us
                  * about the domain (a restarted pvbackd): ask XenStore. */
                 _cleanup_free_ char *path = NULL;
-                if (asprintf(&path, "/local/domain/%u/name", d->domid) < 0 ||
-                    xs_read_str(d->backend->xs, XBT_NULL, path, CONFIG_GUEST_NAME_MAX, &c->guest) < 0) {
+                if (asprintf(&path, "/local/domain/%u/name", xenbus_device_domid(d)) < 0 ||
+                    xs_read_str(backend_xenstore(cc->backend), XBT_NULL, path, CONFIG_GUEST_NAME_MAX, &c->guest) < 0) {
                         free(c->guest);
-                        if (asprintf(&c->guest, "domain-%u", d->domid) < 0)
+                        if (asprintf(&c->guest, "domain-%u", xenbus_device_domid(d)) < 0)
                                 c->guest = NULL;
                 }
         }
@@ -100,18 +101,19 @@ static int console_probe(XenbusDevice *d, XsBatch *pub) {
 }
 
 static int console_connect(XenbusDevice *d, XsBatch *pub) {
-        Console *c = d->data;
+        const char *fe = xenbus_device_frontend_path(d);
+        Console *c = xenbus_device_get_data(d);
         uint64_t ref, port;
         int r;
 
         /* Windows XENCONS writes port and ring-ref; Linux hvc_xen the same keys. */
         r = xenbus_read_frontend_uint(d, "ring-ref", UINT32_MAX, &ref);
         if (r < 0)
-                return xenbus_device_set_error(d, r, "%s/ring-ref is %s", d->frontend_path,
+                return xenbus_device_set_error(d, r, "%s/ring-ref is %s", fe,
                                                r == -ENOENT ? "missing" : "invalid");
         r = xenbus_read_frontend_uint(d, "port", UINT32_MAX, &port);
         if (r < 0)
-                return xenbus_device_set_error(d, r, "%s/port is %s", d->frontend_path,
+                return xenbus_device_set_error(d, r, "%s/port is %s", fe,
                                                r == -ENOENT ? "missing" : "invalid");
 
         if (c->output == CONSOLE_OUTPUT_PTY && c->pty_master < 0) {
@@ -130,12 +132,12 @@ static int console_connect(XenbusDevice *d, XsBatch *pub) {
         console_reader_update(c);
         /* For `xl console -t pv -n <devid>`; dom0-owned, guest read-only. */
         if (c->tty_path)
-                xs_batch_printf(pub, d->frontend_path, "tty", "%s", c->tty_path);
+                xs_batch_printf(pub, fe, "tty", "%s", c->tty_path);
         return 0;
 }
 
 static int console_disconnect(XenbusDevice *d) {
-        Console *c = d->data;
+        Console *c = xenbus_device_get_data(d);
 
         if (c)
                 console_ring_stop(c);
@@ -162,13 +164,13 @@ void console_free_common(Console *c) {
 }
 
 static void console_release(XenbusDevice *d) {
-        Console *c = d->data;
+        Console *c = xenbus_device_get_data(d);
 
         if (!c)
                 return;
         console_free_common(c);
         free(c);
-        d->data = NULL;
+        xenbus_device_set_data(d, NULL);
 }
 
 /* SIGHUP (the core's reload op): re-evaluate every live domain against the
@@ -179,7 +181,7 @@ static void console_reload(Backend *b) {
 
         if (!cc)
                 return;
-        if (b->config.console_primary != cc->primary)
+        if (backend_config(b)->console_primary != cc->primary)
                 log_warning("[console] primary changes only when pvbackd restarts; still %s",
                             cc->primary ? "serving primary consoles" : "leaving primary consoles to xenconsoled");
         /* Log and journal switches apply to live consoles; the output (pty,
@@ -203,13 +205,13 @@ static int console_init(Backend *b) {
         ConsClass *cc = calloc(1, sizeof *cc);
 
         if (!cc)
-                return -ENOMEM;
+                return log_error_errno(-ENOMEM, "Not serving consoles: out of memory");
         cc->backend = b;
         LIST_INIT(&cc->domains);
         LIST_INIT(&cc->consoles);
         backend_set_class_data(b, &console_class, cc);
         /* Logged; the secondary consoles are served either way. */
-        if (b->config.console_primary)
+        if (backend_config(b)->console_primary)
                 (void) consback_primary_init(cc);
         return 0;
 }

@@ -88,16 +88,11 @@ static int load_config(PvbackdConfig *ret) {
 }
 
 static void notify_status(Backend *b) {
-        char status[256];
-        size_t l;
+        _cleanup_free_ char *status = NULL, *line = NULL;
 
-        l = (size_t) snprintf(status, sizeof status, "STATUS=Serving %u guests, %u devices:", b->n_domains,
-                              b->n_devices);
-        for (size_t i = 0; i < b->n_classes && l < sizeof status; i++)
-                if (b->class_enabled[i])
-                        l += (size_t) snprintf(status + l, sizeof status - l, " %s %u", b->classes[i]->kind,
-                                               b->class_devices[i]);
-        (void) sd_notify(false, status);
+        if (backend_status(b, &status) < 0 || asprintf(&line, "STATUS=%s", status) < 0)
+                return;
+        (void) sd_notify(false, line);
 }
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -208,7 +203,7 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 goto finish;
         (void) sd_event_source_set_enabled(status_timer, SD_EVENT_OFF);
-        b->status_changed = status_changed;
+        backend_set_status_callback(b, status_changed);
 
         r = backend_start(b);
         if (r < 0)

@@ -15,8 +15,8 @@ static uint32_t copy_from_gref(Vif *v, uint32_t gref, void *dst, size_t len) {
 
         if (len == 0)
                 return XEN_NETIF_CTRL_STATUS_SUCCESS;
-        grant_copy_init(&b, v->dev->backend->xgt);
-        if (grant_copy_from_guest(&b, (uint16_t) v->dev->domid, gref, 0, dst, (uint16_t) len) < 0 ||
+        grant_copy_init(&b, xenbus_device_gnttab(v->dev));
+        if (grant_copy_from_guest(&b, (uint16_t) xenbus_device_domid(v->dev), gref, 0, dst, (uint16_t) len) < 0 ||
             grant_copy_flush(&b) != 0)
                 return XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER;
         return XEN_NETIF_CTRL_STATUS_SUCCESS;

@@ -47,7 +47,7 @@ static void rx_flush(Vif *v, RxBatch *b) {
                 }
         }
         b->n = 0;
-        grant_copy_init(&b->copy, v->dev->backend->xgt);
+        grant_copy_init(&b->copy, xenbus_device_gnttab(v->dev));
 }
 
 static void rx_push(Vif *v, RxBatch *b) {
@@ -168,7 +168,7 @@ static int rx_place(Vif *v, RxBatch *b, VifQueue *src, const struct virtio_net_h
                 if (off + chunk < len)
                         rflags |= NETRXF_more_data;
                 *rsp = (netif_rx_response_t) { .id = req.id, .offset = 0, .flags = rflags, .status = (int16_t) chunk };
-                if (grant_copy_to_guest(&b->copy, (uint16_t) d->domid, req.gref, 0, f + off, chunk) == 0)
+                if (grant_copy_to_guest(&b->copy, (uint16_t) xenbus_device_domid(d), req.gref, 0, f + off, chunk) == 0)
                         pl->n_segs++;
                 off += chunk;
         }
@@ -195,7 +195,7 @@ static void rx_hold(VifQueue *src, const struct virtio_net_hdr *h, const RxFlowH
                                      .len = len, .since = now_usec() };
         rx_set_reading(src, false);
         if (!src->stall_timer &&
-            sd_event_add_time(v->dev->backend->event, &src->stall_timer, CLOCK_MONOTONIC, 0, 0, on_stall_timer,
+            sd_event_add_time(xenbus_device_event(v->dev), &src->stall_timer, CLOCK_MONOTONIC, 0, 0, on_stall_timer,
                               src) < 0)
                 return;
         (void) sd_event_source_set_time(src->stall_timer, src->pending.since + VIF_RX_STALL_USEC);
@@ -219,7 +219,7 @@ static void rx_run(VifQueue *src) {
 
         b.n = 0;
         b.dirty = 0;
-        grant_copy_init(&b.copy, d->backend->xgt);
+        grant_copy_init(&b.copy, xenbus_device_gnttab(d));
 
         if (src->pending.valid) {
                 RxPending *p = &src->pending;
@@ -305,7 +305,7 @@ static int on_stall_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         (void) usec;
         if (!src->pending.valid)
                 return 0;
-        if (ratelimit_below(&v->dev->ratelimit))
+        if (xenbus_device_ratelimit_ok(v->dev))
                 log_dev_warning(v->dev, "queue %u: the guest has posted no receive buffers for %u ms, dropping",
                                 src->pending.dest, VIF_RX_STALL_USEC / 1000);
         v->queues[src->pending.dest].stats.rx_dropped++;
@@ -318,7 +318,7 @@ void vif_rx_buffers_posted(Vif *v, VifQueue *q) {
         XenbusDevice *d = v->dev;
 
         (void) q;
-        for (unsigned i = 0; i < v->n_queues && !d->failed && !d->released; i++) {
+        for (unsigned i = 0; i < v->n_queues && !xenbus_device_failed(d); i++) {
                 VifQueue *src = &v->queues[i];
                 src->rx_stalled = false;
                 if (src->pending.valid)
@@ -327,7 +327,8 @@ void vif_rx_buffers_posted(Vif *v, VifQueue *q) {
 }
 
 int vif_rx_start(VifQueue *q) {
-        int r = sd_event_add_io(q->vif->dev->backend->event, &q->tap_source, q->tap_fd, EPOLLIN, on_tap_readable, q);
+        int r = sd_event_add_io(xenbus_device_event(q->vif->dev), &q->tap_source, q->tap_fd, EPOLLIN,
+                                on_tap_readable, q);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(q->tap_source, "vif-tap");

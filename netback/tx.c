@@ -86,7 +86,7 @@ static bool tx_credit_allows(VifQueue *q, size_t size) {
                 return true;
         }
         if (!q->credit_timer) {
-                if (sd_event_add_time(v->dev->backend->event, &q->credit_timer, CLOCK_MONOTONIC, 0, 0,
+                if (sd_event_add_time(xenbus_device_event(v->dev), &q->credit_timer, CLOCK_MONOTONIC, 0, 0,
                                       on_credit_timer, q) < 0)
                         return true; /* no timer: do not stall the guest */
         }
@@ -290,13 +290,13 @@ static int tx_complete(VifQueue *q, TxBatch *b) {
         }
         b->n = 0;
         b->arena_used = 0;
-        grant_copy_init(&b->copy, d->backend->xgt);
+        grant_copy_init(&b->copy, xenbus_device_gnttab(d));
         return 0;
 }
 
 static void tx_queue_copies(VifQueue *q, TxBatch *b, TxPacket *p) {
         Vif *v = q->vif;
-        uint16_t domid = (uint16_t) v->dev->domid;
+        uint16_t domid = (uint16_t) xenbus_device_domid(v->dev);
         uint32_t rest = 0;
         uint8_t *dst;
 
@@ -340,7 +340,7 @@ void vif_tx_event(VifQueue *q) {
         }
         b.n = 0;
         b.arena_used = 0;
-        grant_copy_init(&b.copy, d->backend->xgt);
+        grant_copy_init(&b.copy, xenbus_device_gnttab(d));
         for (unsigned budget = 0; budget < VIF_BUDGET; budget++) {
                 TxPacket *p = &b.pkts[b.n];
                 netif_tx_request_t peek;

@@ -124,7 +124,7 @@ void vif_mcast_reread(Vif *v) {
 static const char *const vif_watched_frontend[] = { "request-multicast-control", NULL };
 
 static void vif_frontend_changed(XenbusDevice *d, const char *node) {
-        Vif *v = d->data;
+        Vif *v = xenbus_device_get_data(d);
 
         if (v && streq(node, "request-multicast-control"))
                 vif_mcast_reread(v);
@@ -141,7 +141,7 @@ static int vif_init(Backend *b) {
 }
 
 static Vif *vif_get(XenbusDevice *d) {
-        Vif *v = d->data;
+        Vif *v = xenbus_device_get_data(d);
 
         if (v)
                 return v;
@@ -151,19 +151,20 @@ static Vif *vif_get(XenbusDevice *d) {
         v->dev = d;
         for (unsigned i = 0; i < VIF_MAX_QUEUES; i++)
                 v->tap_fds[i] = -1;
-        d->data = v;
+        xenbus_device_set_data(d, v);
         return v;
 }
 
 static unsigned vif_max_queues(XenbusDevice *d) {
-        return MAX(1u, MIN(d->backend->config.max_queues, VIF_MAX_QUEUES));
+        return MAX(1u, MIN(xenbus_device_config(d)->max_queues, VIF_MAX_QUEUES));
 }
 
 static int vif_probe(XenbusDevice *d, XsBatch *pub) {
+        const char *be = xenbus_device_backend_path(d);
         Vif *v = vif_get(d);
         _cleanup_free_ char *mac = NULL, *vifname = NULL, *bridge = NULL, *err = NULL;
         char name[IFNAMSIZ + 8];
-        uint64_t handle = d->devid, mtu = 0, bytes, usec;
+        uint64_t handle = xenbus_device_devid(d), mtu = 0, bytes, usec;
         int r;
 
         if (!v)
@@ -171,29 +172,29 @@ static int vif_probe(XenbusDevice *d, XsBatch *pub) {
 
         r = xenbus_read_backend_uint(d, "handle", UINT16_MAX, &handle);
         if (r < 0 && r != -ENOENT)
-                return xenbus_device_set_error(d, r, "%s/handle is not a number up to 65535", d->backend_path);
+                return xenbus_device_set_error(d, r, "%s/handle is not a number up to 65535", be);
         r = xenbus_read_backend(d, "mac", 32, &mac);
         if (r >= 0) {
                 if (parse_mac(mac, v->mac) < 0)
                         return xenbus_device_set_error(d, -EINVAL, "%s/mac is not a MAC address (xx:xx:xx:xx:xx:xx)",
-                                                       d->backend_path);
+                                                       be);
                 v->have_mac = true;
         } else if (r != -ENOENT)
-                return xenbus_device_set_error(d, r, "%s/mac is invalid", d->backend_path);
+                return xenbus_device_set_error(d, r, "%s/mac is invalid", be);
         r = xenbus_read_backend_uint(d, "mtu", 65535, &mtu);
         if ((r < 0 && r != -ENOENT) || (r >= 0 && mtu < 68))
-                return xenbus_device_set_error(d, -EINVAL, "%s/mtu is not a number in 68..65535", d->backend_path);
+                return xenbus_device_set_error(d, -EINVAL, "%s/mtu is not a number in 68..65535", be);
         v->mtu = (unsigned) mtu;
         if (read_rate(d, &bytes, &usec) < 0)
                 return xenbus_device_set_error(d, -EINVAL, "%s/rate is not \"<bytes>,<usecs>\" with both above 0",
-                                               d->backend_path);
+                                               be);
         r = xenbus_read_backend(d, "vifname", XS_VALUE_MAX, &vifname);
         if (r >= 0 && strlen(vifname) >= IFNAMSIZ)
                 return xenbus_device_set_error(d, -EINVAL, "%s/vifname is longer than %u characters",
-                                               d->backend_path, IFNAMSIZ - 1);
+                                               be, IFNAMSIZ - 1);
         (void) xenbus_read_backend(d, "bridge", XS_VALUE_MAX, &bridge); /* the script's business */
 
-        snprintf(name, sizeof name, "vif%u.%u", d->domid, (unsigned) handle);
+        snprintf(name, sizeof name, "vif%u.%u", xenbus_device_domid(d), (unsigned) handle);
         if (strlen(name) >= IFNAMSIZ)
                 return xenbus_device_set_error(d, -ENAMETOOLONG, "interface name %s is too long", name);
 
@@ -212,22 +213,22 @@ static int vif_probe(XenbusDevice *d, XsBatch *pub) {
         v->credit_bytes = bytes;
         v->credit_usec = usec;
 
-        xs_batch_printf(pub, d->backend_path, "feature-rx-copy", "1");
-        xs_batch_printf(pub, d->backend_path, "feature-rx-flip", "0");
-        xs_batch_printf(pub, d->backend_path, "feature-sg", "1");
-        xs_batch_printf(pub, d->backend_path, "feature-gso-tcpv4", "1");
-        xs_batch_printf(pub, d->backend_path, "feature-gso-tcpv6", "1");
-        xs_batch_printf(pub, d->backend_path, "feature-ipv6-csum-offload", "1");
-        xs_batch_printf(pub, d->backend_path, "multi-queue-max-queues", "%u", v->n_taps);
-        xs_batch_printf(pub, d->backend_path, "feature-split-event-channels", "1");
-        xs_batch_printf(pub, d->backend_path, "feature-ctrl-ring", "1");
-        xs_batch_printf(pub, d->backend_path, "feature-multicast-control", "1");
-        xs_batch_printf(pub, d->backend_path, "feature-dynamic-multicast-control", "1");
+        xs_batch_printf(pub, be, "feature-rx-copy", "1");
+        xs_batch_printf(pub, be, "feature-rx-flip", "0");
+        xs_batch_printf(pub, be, "feature-sg", "1");
+        xs_batch_printf(pub, be, "feature-gso-tcpv4", "1");
+        xs_batch_printf(pub, be, "feature-gso-tcpv6", "1");
+        xs_batch_printf(pub, be, "feature-ipv6-csum-offload", "1");
+        xs_batch_printf(pub, be, "multi-queue-max-queues", "%u", v->n_taps);
+        xs_batch_printf(pub, be, "feature-split-event-channels", "1");
+        xs_batch_printf(pub, be, "feature-ctrl-ring", "1");
+        xs_batch_printf(pub, be, "feature-multicast-control", "1");
+        xs_batch_printf(pub, be, "feature-dynamic-multicast-control", "1");
         return PROBE_READY;
 }
 
 static void vif_backend_changed(XenbusDevice *d, const char *node) {
-        Vif *v = d->data;
+        Vif *v = xenbus_device_get_data(d);
         uint64_t bytes, usec;
 
         if (!v)
@@ -254,29 +255,22 @@ static bool vif_can_connect(XenbusDevice *d) {
 }
 
 static int read_fe_bool(XenbusDevice *d, const char *dir, const char *key, bool def, bool *ret) {
-        _cleanup_free_ char *p = path_join(dir, key);
-        int r;
+        int r = xenbus_read_bool(d, dir, key, ret);
 
-        if (!p)
-                return -ENOMEM;
-        r = xs_read_bool01(d->backend->xs, XBT_NULL, p, ret);
         if (r == -ENOENT) {
                 *ret = def;
                 return 0;
         }
         if (r < 0)
-                return xenbus_device_set_error(d, r, "%s is not 0 or 1", p);
+                return xenbus_device_set_error(d, r, "%s/%s is not 0 or 1", dir, key);
         return 0;
 }
 
 static int read_fe_port(XenbusDevice *d, const char *dir, const char *key, uint32_t *ret) {
-        _cleanup_free_ char *p = path_join(dir, key);
         uint64_t v;
         int r;
 
-        if (!p)
-                return -ENOMEM;
-        r = xs_read_uint(d->backend->xs, XBT_NULL, p, UINT32_MAX, &v);
+        r = xenbus_read_uint(d, dir, key, UINT32_MAX, &v);
         if (r < 0)
                 return r;
         *ret = (uint32_t) v;
@@ -301,8 +295,8 @@ static void on_shared_port(EvtchnPort *p, void *userdata) {
 
         (void) p;
         vif_rx_buffers_posted(q->vif, q);
-        if (d->failed || d->released || !d->data)
-                return; /* closed under us: q is gone */
+        if (xenbus_device_failed(d))
+                return; /* closing: take no more requests */
         vif_tx_event(q);
 }
 
@@ -391,11 +385,11 @@ static int queue_connect(Vif *v, VifQueue *q, const char *dir) {
                 return xenbus_device_set_error(d, -ENOMEM, "out of memory");
 
         if (split) {
-                r = evtchn_bind(d->backend->evtchn, d->domid, port_tx, on_tx_port, q, &q->tx_port);
+                r = xenbus_device_bind_evtchn(d, port_tx, on_tx_port, q, &q->tx_port);
                 if (r >= 0)
-                        r = evtchn_bind(d->backend->evtchn, d->domid, port_rx, on_rx_port, q, &q->rx_port);
+                        r = xenbus_device_bind_evtchn(d, port_rx, on_rx_port, q, &q->rx_port);
         } else {
-                r = evtchn_bind(d->backend->evtchn, d->domid, port, on_shared_port, q, &q->tx_port);
+                r = xenbus_device_bind_evtchn(d, port, on_shared_port, q, &q->tx_port);
                 q->rx_port = q->tx_port;
         }
         if (r < 0)
@@ -414,20 +408,21 @@ static int queue_connect(Vif *v, VifQueue *q, const char *dir) {
 
 static int ctrl_connect(Vif *v) {
         XenbusDevice *d = v->dev;
+        const char *fe = xenbus_device_frontend_path(d);
         _cleanup_free_ char *ref = NULL;
         uint32_t port;
         int r;
 
         if (xenbus_read_frontend(d, "ctrl-ring-ref", 32, &ref) == -ENOENT)
                 return 0; /* optional */
-        r = xenbus_map_ring(d, d->frontend_path, "ctrl-ring-ref", NULL, 0, &v->ctrl_map);
+        r = xenbus_map_ring(d, fe, "ctrl-ring-ref", NULL, 0, &v->ctrl_map);
         if (r < 0)
                 return r;
-        if (read_fe_port(d, d->frontend_path, "event-channel-ctrl", &port) < 0)
+        if (read_fe_port(d, fe, "event-channel-ctrl", &port) < 0)
                 return xenbus_device_set_error(d, -EINVAL, "%s/event-channel-ctrl is missing or invalid",
-                                               d->frontend_path);
+                                               fe);
         BACK_RING_INIT(&v->ctrl, (xen_netif_ctrl_sring_t *) v->ctrl_map.addr, XEN_PAGE_SIZE_BYTES);
-        r = evtchn_bind(d->backend->evtchn, d->domid, port, on_ctrl_port, v, &v->ctrl_port);
+        r = xenbus_device_bind_evtchn(d, port, on_ctrl_port, v, &v->ctrl_port);
         if (r < 0)
                 return xenbus_device_set_error(d, r, "cannot bind the control event channel: %s", strerror(-r));
         evtchn_port_kick(v->ctrl_port);
@@ -440,7 +435,8 @@ static int vif_connect_fail(Vif *v, int r) {
 }
 
 static int vif_connect(XenbusDevice *d, XsBatch *pub) {
-        Vif *v = d->data;
+        const char *fe = xenbus_device_frontend_path(d);
+        Vif *v = xenbus_device_get_data(d);
         uint64_t n = 1;
         bool rx_copy, rx_notify, no_csum;
         unsigned offload = 0;
@@ -449,13 +445,13 @@ static int vif_connect(XenbusDevice *d, XsBatch *pub) {
         (void) pub;
         if (!v || v->n_taps == 0)
                 return xenbus_device_set_error(d, -ENODEV, "the tap device is gone");
-        if ((r = read_fe_bool(d, d->frontend_path, "request-rx-copy", false, &rx_copy)) < 0 ||
-            (r = read_fe_bool(d, d->frontend_path, "feature-rx-notify", false, &rx_notify)) < 0 ||
-            (r = read_fe_bool(d, d->frontend_path, "feature-sg", false, &v->fe_sg)) < 0 ||
-            (r = read_fe_bool(d, d->frontend_path, "feature-gso-tcpv4", false, &v->fe_gso4)) < 0 ||
-            (r = read_fe_bool(d, d->frontend_path, "feature-gso-tcpv6", false, &v->fe_gso6)) < 0 ||
-            (r = read_fe_bool(d, d->frontend_path, "feature-no-csum-offload", false, &no_csum)) < 0 ||
-            (r = read_fe_bool(d, d->frontend_path, "feature-ipv6-csum-offload", false, &v->fe_csum6)) < 0)
+        if ((r = read_fe_bool(d, fe, "request-rx-copy", false, &rx_copy)) < 0 ||
+            (r = read_fe_bool(d, fe, "feature-rx-notify", false, &rx_notify)) < 0 ||
+            (r = read_fe_bool(d, fe, "feature-sg", false, &v->fe_sg)) < 0 ||
+            (r = read_fe_bool(d, fe, "feature-gso-tcpv4", false, &v->fe_gso4)) < 0 ||
+            (r = read_fe_bool(d, fe, "feature-gso-tcpv6", false, &v->fe_gso6)) < 0 ||
+            (r = read_fe_bool(d, fe, "feature-no-csum-offload", false, &no_csum)) < 0 ||
+            (r = read_fe_bool(d, fe, "feature-ipv6-csum-offload", false, &v->fe_csum6)) < 0)
                 return r;
         if (!rx_copy)
                 return xenbus_device_set_error(d, -EOPNOTSUPP, "the frontend did not request rx-copy (flip is not supported)");
@@ -464,7 +460,7 @@ static int vif_connect(XenbusDevice *d, XsBatch *pub) {
         v->fe_csum4 = !no_csum;
         r = xenbus_read_frontend_uint(d, "multi-queue-num-queues", UINT32_MAX, &n);
         if (r < 0 && r != -ENOENT)
-                return xenbus_device_set_error(d, r, "%s/multi-queue-num-queues is invalid", d->frontend_path);
+                return xenbus_device_set_error(d, r, "%s/multi-queue-num-queues is invalid", fe);
         if (n < 1 || n > v->n_taps)
                 return xenbus_device_set_error(d, -EINVAL, "the frontend asks for %" PRIu64 " queues, at most %u offered",
                                                n, v->n_taps);
@@ -497,8 +493,8 @@ static int vif_connect(XenbusDevice *d, XsBatch *pub) {
         for (unsigned i = 0; i < n; i++) {
                 _cleanup_free_ char *dir = NULL;
                 if (n == 1)
-                        dir = strdup(d->frontend_path);
-                else if (asprintf(&dir, "%s/queue-%u", d->frontend_path, i) < 0)
+                        dir = strdup(fe);
+                else if (asprintf(&dir, "%s/queue-%u", fe, i) < 0)
                         dir = NULL;
                 if (!dir)
                         return vif_connect_fail(v, xenbus_device_set_error(d, -ENOMEM, "out of memory"));
@@ -521,7 +517,7 @@ static int vif_connect(XenbusDevice *d, XsBatch *pub) {
 }
 
 static int vif_disconnect(XenbusDevice *d) {
-        Vif *v = d->data;
+        Vif *v = xenbus_device_get_data(d);
 
         if (v)
                 vif_stop(v);
@@ -529,14 +525,14 @@ static int vif_disconnect(XenbusDevice *d) {
 }
 
 static void vif_release(XenbusDevice *d) {
-        Vif *v = d->data;
+        Vif *v = xenbus_device_get_data(d);
 
         if (!v)
                 return;
         vif_stop(v);
         tap_close_all(v); /* deletes the tap, as netback does at Closed with online=0 */
         free(v);
-        d->data = NULL;
+        xenbus_device_set_data(d, NULL);
 }
 
 const BackendClass vif_class = {

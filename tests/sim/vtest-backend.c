@@ -54,14 +54,14 @@ static void vtest_ring_handler(EvtchnPort *p, void *userdata) {
                                     rp, rc, RING_SIZE(&v->ring));
                 return;
         }
-        grant_copy_init(&batch, d->backend->xgt);
+        grant_copy_init(&batch, xenbus_device_gnttab(d));
         while (rc != rp && n < MIN(VTEST_BUDGET, GRANT_COPY_BATCH_MAX)) {
                 struct vtest_request *r = &reqs[n];
 
                 RING_COPY_REQUEST(&v->ring, rc, r); /* once, then only the copy */
                 rc++;
-                if (grant_copy_from_guest(&batch, (uint16_t) d->domid, r->gref, r->offset, buf[batch.n], r->len) <
-                    0)
+                if (grant_copy_from_guest(&batch, (uint16_t) xenbus_device_domid(d), r->gref, r->offset,
+                                          buf[batch.n], r->len) < 0)
                         r->len = 0; /* invalid: answered with an error below */
                 n++;
         }
@@ -93,7 +93,8 @@ static void vtest_ring_handler(EvtchnPort *p, void *userdata) {
 }
 
 static int vtest_probe(XenbusDevice *d, XsBatch *pub) {
-        Vtest *v = d->data;
+        const char *be = xenbus_device_backend_path(d);
+        Vtest *v = xenbus_device_get_data(d);
         _cleanup_free_ char *setup = NULL, *wait = NULL, *gate = NULL;
         uint64_t ms = 0;
 
@@ -102,7 +103,7 @@ static int vtest_probe(XenbusDevice *d, XsBatch *pub) {
                 if (!v)
                         return xenbus_device_set_error(d, -ENOMEM, "out of memory");
                 v->dev = d;
-                d->data = v;
+                xenbus_device_set_data(d, v);
         }
         if (xenbus_read_backend(d, "vtest-setup", 32, &setup) >= 0 && streq(setup, "fail"))
                 return xenbus_device_set_error(d, -ENOENT, "vtest backing store /nonexistent/vtest.img: %s",
@@ -115,19 +116,19 @@ static int vtest_probe(XenbusDevice *d, XsBatch *pub) {
         (void) xenbus_read_backend_uint(d, "vtest-drain-ms", 60000, &ms);
         v->drain_ms = ms;
 
-        xs_batch_printf(pub, d->backend_path, "feature-vtest", "1");
-        xs_batch_printf(pub, d->backend_path, "max-ring-page-order", "%u",
-                        MIN(d->backend->config.max_ring_page_order, RING_PAGE_ORDER_MAX));
+        xs_batch_printf(pub, be, "feature-vtest", "1");
+        xs_batch_printf(pub, be, "max-ring-page-order", "%u",
+                        MIN(xenbus_device_config(d)->max_ring_page_order, RING_PAGE_ORDER_MAX));
         return v->wait_node ? PROBE_PENDING : PROBE_READY;
 }
 
 static void vtest_backend_changed(XenbusDevice *d, const char *node) {
-        Vtest *v = d->data;
+        Vtest *v = xenbus_device_get_data(d);
         _cleanup_free_ char *val = NULL;
 
         if (!v)
                 return;
-        if (v->wait_node && streq(node, v->wait_node) && !d->setup_ready &&
+        if (v->wait_node && streq(node, v->wait_node) && !xenbus_device_setup_ready(d) &&
             xenbus_read_backend(d, node, XS_VALUE_MAX, &val) >= 0)
                 xenbus_device_setup_done(d, 0);
         else if (streq(node, "hotplug-status"))
@@ -137,7 +138,7 @@ static void vtest_backend_changed(XenbusDevice *d, const char *node) {
 static const char *const vtest_watched[] = { "physical-device-path", "hotplug-status", NULL };
 
 static bool vtest_can_connect(XenbusDevice *d) {
-        Vtest *v = d->data;
+        Vtest *v = xenbus_device_get_data(d);
         _cleanup_free_ char *hs = NULL;
 
         if (!v->gate)
@@ -146,29 +147,30 @@ static bool vtest_can_connect(XenbusDevice *d) {
 }
 
 static int vtest_connect(XenbusDevice *d, XsBatch *pub) {
-        Vtest *v = d->data;
+        const char *fe = xenbus_device_frontend_path(d);
+        Vtest *v = xenbus_device_get_data(d);
         uint64_t port;
         int r;
 
-        r = xenbus_map_ring(d, d->frontend_path, "ring-ref", "ring-page-order",
-                            d->backend->config.max_ring_page_order, &v->ring_map);
+        r = xenbus_map_ring(d, fe, "ring-ref", "ring-page-order",
+                            xenbus_device_config(d)->max_ring_page_order, &v->ring_map);
         if (r < 0)
                 return r;
         r = xenbus_read_frontend_uint(d, "event-channel", UINT32_MAX, &port);
         if (r < 0) {
                 xenbus_unmap_grants(d, &v->ring_map);
-                return xenbus_device_set_error(d, r, "%s/event-channel is %s", d->frontend_path,
+                return xenbus_device_set_error(d, r, "%s/event-channel is %s", fe,
                                                r == -ENOENT ? "missing" : "invalid");
         }
         BACK_RING_INIT(&v->ring, (vtest_sring_t *) v->ring_map.addr,
                        (size_t) v->ring_map.n_pages * XEN_PAGE_SIZE_BYTES);
-        r = evtchn_bind(d->backend->evtchn, d->domid, (uint32_t) port, vtest_ring_handler, v, &v->port);
+        r = xenbus_device_bind_evtchn(d, (uint32_t) port, vtest_ring_handler, v, &v->port);
         if (r < 0) {
                 xenbus_unmap_grants(d, &v->ring_map);
                 return xenbus_device_set_error(d, r, "cannot bind event channel %" PRIu64 ": %s", port,
                                                strerror(-r));
         }
-        xs_batch_printf(pub, d->backend_path, "vtest-ring-pages", "%u", v->ring_map.n_pages);
+        xs_batch_printf(pub, xenbus_device_backend_path(d), "vtest-ring-pages", "%u", v->ring_map.n_pages);
         /* Requests queued before we connected. */
         evtchn_port_kick(v->port);
         return 0;
@@ -186,13 +188,13 @@ static int vtest_drain_done(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static int vtest_disconnect(XenbusDevice *d) {
-        Vtest *v = d->data;
+        Vtest *v = xenbus_device_get_data(d);
 
         if (v->drain_ms > 0 && !v->drain_timer) {
                 /* Stop taking requests now; answer the in-flight ones later. */
                 evtchn_unbind(v->port);
                 v->port = NULL;
-                if (sd_event_add_time_relative(d->backend->event, &v->drain_timer, CLOCK_MONOTONIC,
+                if (sd_event_add_time_relative(xenbus_device_event(d), &v->drain_timer, CLOCK_MONOTONIC,
                                                v->drain_ms * 1000, 0, vtest_drain_done, v) >= 0)
                         return 1;
         }
@@ -210,8 +212,8 @@ static void vtest_frontend_changed(XenbusDevice *d, const char *node) {
 
         if (xenbus_read_frontend(d, node, 32, &val) < 0)
                 return;
-        xs_batch_printf(&pub, d->backend_path, "vtest-knob-seen", "%s", val);
-        (void) xs_batch_commit(d->backend->xs, &pub, d->backend_path);
+        xs_batch_printf(&pub, xenbus_device_backend_path(d), "vtest-knob-seen", "%s", val);
+        (void) xenbus_device_publish(d, &pub);
         xs_batch_done(&pub);
 }
 
@@ -219,13 +221,13 @@ static void vtest_frontend_changed(XenbusDevice *d, const char *node) {
 static void vtest_quiesce(XenbusDevice *d) {
         XsBatch pub = {};
 
-        xs_batch_printf(&pub, d->backend_path, "vtest-quiesced", "1");
-        (void) xs_batch_commit(d->backend->xs, &pub, d->backend_path);
+        xs_batch_printf(&pub, xenbus_device_backend_path(d), "vtest-quiesced", "1");
+        (void) xenbus_device_publish(d, &pub);
         xs_batch_done(&pub);
 }
 
 static void vtest_release(XenbusDevice *d) {
-        Vtest *v = d->data;
+        Vtest *v = xenbus_device_get_data(d);
 
         if (!v)
                 return;
@@ -233,7 +235,7 @@ static void vtest_release(XenbusDevice *d) {
         vtest_unmap(v);
         free(v->wait_node);
         free(v);
-        d->data = NULL;
+        xenbus_device_set_data(d, NULL);
 }
 
 const BackendClass vtest_class = {

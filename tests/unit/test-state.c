@@ -12,7 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "xenbus.h"
+#include "xenbus-internal.h"
 
 static char trail[256]; /* e.g. "probe 2|connect 4|" */
 static int drain_pending;      /* disconnect returns 1 this many times */
@@ -29,6 +29,10 @@ static void record(const char *what, XenbusState s) {
 int log_internal(int level, int error, const LogContext *ctx, const char *func, const char *fmt, ...) {
         (void) level, (void) ctx, (void) func, (void) fmt;
         return error < 0 ? error : -error;
+}
+
+LogContext *xenbus_device_log_context(XenbusDevice *d) {
+        return &d->log;
 }
 
 int xenbus_device_write_state(XenbusDevice *d, XenbusState s, XsBatch *extra) {
