@@ -25,12 +25,12 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "blkback.h" /* BLK_PERSISTENT_MAX_PER_QUEUE */
 #include "blkfront.h"
 
 #define T_WAIT 8000
 #define DISK_SECTORS 16384u /* 8 MiB */
 #define SCRIPT_OURS "/etc/xen/scripts/pvbackd-block"
-#define PERSISTENT_MAX_PER_QUEUE 1056 /* blkback.h: grants a queue maps persistently */
 
 static Harness H;
 static char imgdir[256]; /* on a disk filesystem, so O_DIRECT is used */
@@ -148,7 +148,7 @@ static void connect_windows(BlkFront *f) {
         assert_int_equal(bf_set_state(f, XenbusStateInitialising), 0);
         assert_int_equal(bf_wait_backend(f, XenbusStateInitWait, T_WAIT), 0);
         /* FrontendPrepare / RingConnect / FrontendSetNumQueues reads */
-        assert_true(be_uint(f, "feature-max-indirect-segments", 0) > 11);
+        assert_true(be_uint(f, "feature-max-indirect-segments", 0) > BLKIF_MAX_SEGMENTS_PER_REQUEST);
         order = be_uint(f, "max-ring-page-order", 0);
         nq = be_uint(f, "multi-queue-max-queues", 1);
         assert_true(nq >= 1);
@@ -966,7 +966,7 @@ static void test_persistent_grants(void **state) {
         assert_true(f.persistent);
         workload(&f, &m, 30, 16, true, false, 1515);
         maps = persistent_maps(&f);
-        assert_true(maps > 0 && maps <= 2 * (int) PERSISTENT_MAX_PER_QUEUE);
+        assert_true(maps > 0 && maps <= 2 * (int) BLK_PERSISTENT_MAX_PER_QUEUE);
         /* The same pool again: nothing new to map. */
         workload(&f, &m, 30, 16, true, false, 1515);
         assert_int_equal(persistent_maps(&f), maps);
@@ -1110,7 +1110,7 @@ static void test_persistent_bounce(void **state) {
 /* More distinct refs than a queue maps persistently: the ones past the
  * bound are grant-copied, and the data is right either way. */
 static void test_persistent_bound(void **state) {
-        enum { EXTRA = PERSISTENT_MAX_PER_QUEUE + 64 };
+        enum { EXTRA = BLK_PERSISTENT_MAX_PER_QUEUE + 64 };
         static uint32_t extra[EXTRA];
         BlkFront f;
         Model m;
@@ -1133,7 +1133,7 @@ static void test_persistent_bound(void **state) {
                 assert_int_equal(bf_roundtrip(&f, 0, &r, T_WAIT), BLKIF_RSP_OKAY);
                 memcpy(m.data + (uint64_t) i * 8 % DISK_SECTORS * 512, pg, 4096);
         }
-        assert_int_equal(persistent_maps(&f), PERSISTENT_MAX_PER_QUEUE);
+        assert_int_equal(persistent_maps(&f), BLK_PERSISTENT_MAX_PER_QUEUE);
         for (unsigned i = 0; i < EXTRA; i++) {
                 BfReq r;
                 uint8_t *pg = bf_page(&f, i % BF_DATA_PAGES);
@@ -1143,7 +1143,7 @@ static void test_persistent_bound(void **state) {
                 assert_int_equal(bf_roundtrip(&f, 0, &r, T_WAIT), BLKIF_RSP_OKAY);
                 assert_memory_equal(pg, m.data + (uint64_t) i * 8 % DISK_SECTORS * 512, 4096);
         }
-        assert_int_equal(persistent_maps(&f), PERSISTENT_MAX_PER_QUEUE);
+        assert_int_equal(persistent_maps(&f), BLK_PERSISTENT_MAX_PER_QUEUE);
         workload(&f, &m, 10, 16, true, false, 1616);
         check_image(img, &m);
         close_frontend(&f);

@@ -30,7 +30,7 @@
 #define XEN_NETIF_DEFINE_TOEPLITZ
 #include "netfront.h"
 #include "xensim.h"
-#include "netback.h" /* packet_parse, csum helpers: the checksum checks below are independent of them */
+#include "netback.h" /* VIF_MAX_FRAME, VIF_MAX_SLOTS; packet_parse, csum helpers: the checksum checks below are independent of them */
 
 #define T_WAIT HARNESS_WAIT_MS
 
@@ -214,7 +214,7 @@ static void *pump_main(void *arg) {
                         if (n <= (ssize_t) sizeof h)
                                 break;
                         memcpy(&h, buf, sizeof h);
-                        if (n - sizeof h > 65535)
+                        if (n - sizeof h > VIF_MAX_FRAME)
                                 continue;
                         if (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
                                 t.flags = NETTXF_csum_blank | NETTXF_data_validated;
@@ -229,10 +229,10 @@ static void *pump_main(void *arg) {
                                 p->tx_gso++;
                         }
                         /* Small frames: many slots at odd offsets; never more than
-                         * 18 data slots, as real frontends (pvbackd closes a vif that
+                         * VIF_MAX_SLOTS data slots, as real frontends (pvbackd closes a vif that
                          * sends more -- it did here when frames of 18-20 KB met
                          * 1000-byte chunks). */
-                        t.chunk = n - sizeof h > 18 * 1000 ? 0 : 1000;
+                        t.chunk = n - sizeof h > VIF_MAX_SLOTS * 1000 ? 0 : 1000;
                         if (nf_xmit(p->nf, 0, buf + sizeof h, (size_t) n - sizeof h, &t, 5000) != 0)
                                 p->errors++;
                 }
