@@ -157,7 +157,7 @@ int harness_start(Harness *h, const char *config_text) {
         FILE *f;
         int r;
 
-        *h = (Harness) { .notify_fd = -1, .stderr_fd = -1, .pvbackd = -1 };
+        *h = (Harness) { .notify_fd = -1, .stderr_fd = -1, .pvbackd = -1, .wait_ms = HARNESS_WAIT_MS };
         r = xsim_start(env_or_die("XENSIMD"), &h->dir);
         if (r < 0)
                 return r;
@@ -291,6 +291,83 @@ long ts_time_until(Harness *h, const char *path, const char *want, int timeout_m
         if (ts_wait(h, path, want, timeout_ms) < 0)
                 return -1;
         return now_ms() - t0;
+}
+
+/* ---- checks on nodes (cmocka) ---- */
+
+char *be_read(Harness *h, const char *kind, uint32_t domid, uint32_t devid, const char *key) {
+        return ts_read(h, "/local/domain/0/backend/%s/%u/%u/%s", kind, domid, devid, key);
+}
+
+void assert_node(Harness *h, const char *want, const char *fmt, ...) {
+        char path[512];
+        va_list ap;
+        char *v;
+
+        va_start(ap, fmt);
+        vsnprintf(path, sizeof path, fmt, ap);
+        va_end(ap);
+        v = ts_read(h, "%s", path);
+        if (!v || strcmp(v, want) != 0)
+                fail_msg("%s is '%s', wanted '%s'", path, v ?: "(absent)", want);
+        free(v);
+}
+
+void assert_be(Harness *h, const char *kind, uint32_t domid, uint32_t devid, const char *key, const char *want) {
+        assert_node(h, want, "/local/domain/0/backend/%s/%u/%u/%s", kind, domid, devid, key);
+}
+
+void assert_be_absent(Harness *h, const char *kind, uint32_t domid, uint32_t devid, const char *key) {
+        char *v = be_read(h, kind, domid, devid, key);
+        if (v)
+                fail_msg("backend/%s/%u/%u/%s is '%s', wanted absent", kind, domid, devid, key, v);
+}
+
+void wait_node(Harness *h, const char *path, const char *want) {
+        if (ts_wait(h, path, want, h->wait_ms) < 0) {
+                char *v = ts_read(h, "%s", path);
+                fail_msg("%s: timed out waiting for '%s' (is '%s')", path, want ?: "(absent)", v ?: "(absent)");
+        }
+}
+
+void wait_be(Harness *h, const char *kind, uint32_t domid, uint32_t devid, const char *key, const char *want) {
+        char p[512];
+        snprintf(p, sizeof p, "/local/domain/0/backend/%s/%u/%u/%s", kind, domid, devid, key);
+        wait_node(h, p, want);
+}
+
+void wait_fe(Harness *h, const char *kind, uint32_t domid, uint32_t devid, const char *key, const char *want) {
+        char p[512];
+        snprintf(p, sizeof p, "/local/domain/%u/device/%s/%u/%s", domid, kind, devid, key);
+        wait_node(h, p, want);
+}
+
+/* ---- the suites' main ---- */
+
+int sim_test_main(int argc, char **argv, const char *name, const struct CMUnitTest *tests, size_t n,
+                  const SimTestMain *m) {
+        int np = 0;
+
+        while (np < (int) (sizeof m->paths / sizeof m->paths[0]) && m->paths[np])
+                np++;
+        if (argc != np + 1) {
+                fprintf(stderr, "usage: %s%s%s\n", argv[0], m->usage ? " " : "", m->usage ?: "");
+                return 2;
+        }
+        for (int i = 0; i < np; i++) {
+                *m->paths[i] = realpath(argv[i + 1], NULL); /* linked to from another directory */
+                if (!*m->paths[i]) {
+                        perror(argv[i + 1]);
+                        return 2;
+                }
+        }
+        if (m->needs_root && geteuid() != 0) {
+                fprintf(stderr, "needs root (%s)\n", m->needs_root);
+                return 77;
+        }
+        if (getenv("SIM_TEST_FILTER"))
+                cmocka_set_test_filter(getenv("SIM_TEST_FILTER"));
+        return _cmocka_run_group_tests(name, tests, n, NULL, NULL);
 }
 
 int ts_domain_create(Harness *h, uint32_t domid, const char *name) {

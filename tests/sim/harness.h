@@ -5,9 +5,13 @@
  * against it, and plays the two other parties: the toolstack (writing what
  * libxl 4.17 writes, with its timeouts) and the guest frontends. */
 
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <cmocka.h>
 #include <xenevtchn.h>
 #include <xenstore.h>
 #include <xen/io/xenbus.h>
@@ -25,7 +29,11 @@ typedef struct Harness {
         struct xs_handle *xs; /* dom0, as the toolstack */
         int stderr_fd;        /* pvbackd's stderr, kept in a file for the test's checks */
         char *stderr_path;
+        int wait_ms;          /* how long wait_be() and wait_node() wait; HARNESS_WAIT_MS */
 } Harness;
+
+/* ms; generous for sanitizer builds on a busy machine. */
+#define HARNESS_WAIT_MS 5000
 
 /* Starts the simulator and pvbackd with the given pvbackd.conf text (NULL:
  * no file, defaults) and waits for READY=1. */
@@ -67,6 +75,42 @@ int ts_write(Harness *h, const char *path, const char *value);
 int ts_wait(Harness *h, const char *path, const char *want, int timeout_ms);
 /* Milliseconds until path == want, or -1 on timeout. */
 long ts_time_until(Harness *h, const char *path, const char *want, int timeout_ms);
+
+/* Checks on XenStore nodes for the cmocka suites, failing the running test
+ * with the path and what it held. A missing node reads as "(absent)". */
+/* The backend directory's node /local/domain/0/backend/kind/domid/devid/key
+ * (NULL if absent). */
+char *be_read(Harness *h, const char *kind, uint32_t domid, uint32_t devid, const char *key);
+void assert_be(Harness *h, const char *kind, uint32_t domid, uint32_t devid, const char *key, const char *want);
+void assert_be_absent(Harness *h, const char *kind, uint32_t domid, uint32_t devid, const char *key);
+/* Waits (h->wait_ms) until the backend node is want (NULL: absent). */
+void wait_be(Harness *h, const char *kind, uint32_t domid, uint32_t devid, const char *key, const char *want);
+/* The same for the frontend directory /local/domain/domid/device/kind/devid. */
+void wait_fe(Harness *h, const char *kind, uint32_t domid, uint32_t devid, const char *key, const char *want);
+/* Any node: the formatted path is want; waits until path is want (NULL: absent). */
+void assert_node(Harness *h, const char *want, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void wait_node(Harness *h, const char *path, const char *want);
+
+/* The main of every simulated-Xen suite, as systemd's DEFINE_TEST_MAIN serves
+ * its tests: checks what the suite needs, takes the test filter from
+ * $SIM_TEST_FILTER (a cmocka glob on test names), runs the group.
+ *   DEFINE_SIM_TEST_MAIN("blkback", tests);
+ *   DEFINE_SIM_TEST_MAIN_WITH("vif-hotplug", tests, .usage = "XS-TOOL SCRIPT",
+ *                             .paths = { &XS_TOOL, &SCRIPT });           */
+typedef struct SimTestMain {
+        const char *needs_root; /* why, if the suite is skipped (77) unless run as root */
+        const char *usage;      /* the arguments, if it takes paths (set to their realpath) */
+        const char **paths[4];
+} SimTestMain;
+
+int sim_test_main(int argc, char **argv, const char *name, const struct CMUnitTest *tests, size_t n,
+                  const SimTestMain *m);
+#define DEFINE_SIM_TEST_MAIN_WITH(name, tests, ...)                                                         \
+        int main(int argc, char **argv) {                                                                   \
+                return sim_test_main(argc, argv, name, tests, sizeof(tests) / sizeof((tests)[0]),           \
+                                     &(const SimTestMain) { __VA_ARGS__ });                                 \
+        }
+#define DEFINE_SIM_TEST_MAIN(name, tests) DEFINE_SIM_TEST_MAIN_WITH(name, tests, .usage = NULL)
 
 /* The guest's end of one device, shared by every test frontend (vtest,
  * blkfront, netfront, console): its XenStore and event-channel handles,

@@ -19,7 +19,7 @@
 #include "harness.h"
 #include "xensim.h"
 
-#define T_WAIT 5000 /* ms; generous for sanitizer builds on a busy machine */
+#define T_WAIT HARNESS_WAIT_MS
 
 static Harness H;
 
@@ -33,34 +33,6 @@ static int setup(void **state) {
 static int teardown(void **state) {
         (void) state;
         return harness_finish_checked(&H);
-}
-
-static char *be_read(uint32_t domid, uint32_t devid, const char *key) {
-        return ts_read(&H, "/local/domain/0/backend/vtest/%u/%u/%s", domid, devid, key);
-}
-
-static void assert_be(uint32_t domid, uint32_t devid, const char *key, const char *want) {
-        char *v = be_read(domid, devid, key);
-        if (!v)
-                fail_msg("backend/vtest/%u/%u/%s is missing, wanted '%s'", domid, devid, key, want);
-        if (strcmp(v, want) != 0)
-                fail_msg("backend/vtest/%u/%u/%s is '%s', wanted '%s'", domid, devid, key, v, want);
-        free(v);
-}
-
-static void assert_be_absent(uint32_t domid, uint32_t devid, const char *key) {
-        char *v = be_read(domid, devid, key);
-        if (v)
-                fail_msg("backend/vtest/%u/%u/%s is '%s', wanted absent", domid, devid, key, v);
-}
-
-static void wait_be(uint32_t domid, uint32_t devid, const char *key, const char *want) {
-        char p[256];
-        snprintf(p, sizeof p, "/local/domain/0/backend/vtest/%u/%u/%s", domid, devid, key);
-        if (ts_wait(&H, p, want, T_WAIT) < 0) {
-                char *v = ts_read(&H, "%s", p);
-                fail_msg("%s: timed out waiting for '%s' (is '%s')", p, want, v ?: "(absent)");
-        }
 }
 
 static void guest_with_device(uint32_t domid, uint32_t devid, const char *const *extra) {
@@ -85,12 +57,12 @@ static void connect_linux(Frontend *f, unsigned order) {
 static void test_initwait_with_features(void **state) {
         (void) state;
         guest_with_device(1, 51712, NULL);
-        wait_be(1, 51712, "state", "2");
+        wait_be(&H, "vtest", 1, 51712, "state", "2");
         /* Published before (in the same transaction as) InitWait. */
-        assert_be(1, 51712, "feature-vtest", "1");
-        assert_be(1, 51712, "max-ring-page-order", "4");
-        assert_be(1, 51712, "pvbackd-status", "ready");
-        assert_be_absent(1, 51712, "hotplug-error");
+        assert_be(&H, "vtest", 1, 51712, "feature-vtest", "1");
+        assert_be(&H, "vtest", 1, 51712, "max-ring-page-order", "4");
+        assert_be(&H, "vtest", 1, 51712, "pvbackd-status", "ready");
+        assert_be_absent(&H, "vtest", 1, 51712, "hotplug-error");
         assert_true(harness_wait_notify(&H, " vtest 1", T_WAIT) || strstr(H.status, " vtest 1"));
 }
 
@@ -99,8 +71,8 @@ static void test_initwait_despite_tx_conflicts(void **state) {
         assert_int_equal(ts_domain_create(&H, 2, "conflicted"), 0);
         xsim_fault_tx_conflicts(5);
         assert_int_equal(ts_device_add(&H, "vtest", 2, 0, NULL), 0);
-        wait_be(2, 0, "state", "2");
-        assert_be(2, 0, "feature-vtest", "1");
+        wait_be(&H, "vtest", 2, 0, "state", "2");
+        assert_be(&H, "vtest", 2, 0, "feature-vtest", "1");
 }
 
 /* ---- Windows xenvbd's close cycle on a fresh device: 1 -> 5 -> 6 -> 1 -> 3 -> 4 */
@@ -118,14 +90,14 @@ static void test_windows_close_cycle_fresh(void **state) {
         assert_int_equal(fe_set_state(&f, XenbusStateClosed), 0);
         assert_int_equal(fe_wait_backend(&f, XenbusStateClosed, T_WAIT), 0);
         /* The directory stays while online=1. */
-        assert_be(3, 51712, "online", "1");
+        assert_be(&H, "vtest", 3, 51712, "online", "1");
         /* FrontendPrepare: 1, require BE 2 with features re-published. */
         assert_int_equal(fe_set_state(&f, XenbusStateInitialising), 0);
         assert_int_equal(fe_wait_backend(&f, XenbusStateInitWait, T_WAIT), 0);
-        assert_be(3, 51712, "feature-vtest", "1");
+        assert_be(&H, "vtest", 3, 51712, "feature-vtest", "1");
         /* FrontendConnect: rings, 3, require 4, then 4. */
         connect_linux(&f, 1);
-        assert_be(3, 51712, "vtest-ring-pages", "2");
+        assert_be(&H, "vtest", 3, 51712, "vtest-ring-pages", "2");
         assert_int_equal(fe_roundtrip(&f, 0, 4096, T_WAIT), 0);
         assert_int_equal(fe_roundtrip(&f, 100, 17, T_WAIT), 0);
         fe_close(&f);
@@ -152,7 +124,7 @@ static void test_windows_driver_reload(void **state) {
         assert_int_equal(fe_set_state(&f, XenbusStateInitialising), 0);
         assert_int_equal(fe_wait_backend(&f, XenbusStateInitWait, T_WAIT), 0);
         connect_linux(&f, 2);
-        assert_be(4, 51712, "vtest-ring-pages", "4");
+        assert_be(&H, "vtest", 4, 51712, "vtest-ring-pages", "4");
         assert_int_equal(fe_roundtrip(&f, 8, 4000, T_WAIT), 0);
         fe_close(&f);
 }
@@ -199,8 +171,8 @@ static void test_setup_waits_for_script_node(void **state) {
         (void) state;
 
         guest_with_device(7, 0, extra);
-        wait_be(7, 0, "state", "2");
-        assert_be_absent(7, 0, "pvbackd-status");
+        wait_be(&H, "vtest", 7, 0, "state", "2");
+        assert_be_absent(&H, "vtest", 7, 0, "pvbackd-status");
         assert_int_equal(fe_open(&f, &H, "vtest", 7, 0), 0);
         assert_int_equal(fe_setup_ring(&f, 0), 0);
         assert_int_equal(fe_set_state(&f, XenbusStateInitialised), 0);
@@ -208,7 +180,7 @@ static void test_setup_waits_for_script_node(void **state) {
         assert_int_equal(fe_backend_state(&f), XenbusStateInitWait);
         assert_int_equal(ts_write(&H, "/local/domain/0/backend/vtest/7/0/physical-device-path", "/dev/loop0"), 0);
         assert_int_equal(fe_wait_backend(&f, XenbusStateConnected, T_WAIT), 0);
-        assert_be(7, 0, "pvbackd-status", "ready");
+        assert_be(&H, "vtest", 7, 0, "pvbackd-status", "ready");
         fe_close(&f);
 }
 
@@ -236,7 +208,7 @@ static void test_hot_unplug_keeps_serving(void **state) {
         assert_int_equal(fe_set_state(&f, XenbusStateClosed), 0);
         assert_int_equal(fe_wait_backend(&f, XenbusStateClosed, T_WAIT), 0);
         assert_int_equal(fe_end_grants(&f), 0); /* unmapped before Closed */
-        v = be_read(1, 51728, "frontend");
+        v = be_read(&H, "vtest", 1, 51728, "frontend");
         assert_non_null(v); /* directory still there */
         free(v);
         fe_close(&f);
@@ -250,7 +222,7 @@ static void test_unplug_unconnected_is_immediate(void **state) {
         (void) state;
 
         guest_with_device(2, 5, NULL);
-        wait_be(2, 5, "state", "2");
+        wait_be(&H, "vtest", 2, 5, "state", "2");
         assert_int_equal(ts_write(&H, "/local/domain/0/backend/vtest/2/5/online", "0"), 0);
         assert_int_equal(ts_write(&H, "/local/domain/0/backend/vtest/2/5/state", "5"), 0);
         ms = ts_time_until(&H, "/local/domain/0/backend/vtest/2/5/state", "6", T_WAIT);
@@ -303,8 +275,8 @@ static void test_domain_destroyed(void **state) {
         for (int i = 0; i < 100 && xsim_domain_query(5, NULL) >= 0; i++)
                 usleep(20 * 1000);
         assert_true(xsim_domain_query(5, NULL) < 0); /* gone, not a zombie */
-        wait_be(5, 10, "state", "6");
-        wait_be(5, 11, "state", "6");
+        wait_be(&H, "vtest", 5, 10, "state", "6");
+        wait_be(&H, "vtest", 5, 11, "state", "6");
 }
 
 /* xl save / migration: the guest suspends itself. In-flight work is finished
@@ -317,9 +289,9 @@ static void test_suspend_quiesces_and_keeps_rings(void **state) {
         assert_int_equal(fe_open(&f, &H, "vtest", 2, 20), 0);
         connect_linux(&f, 0);
         assert_int_equal(xsim_domain_shutdown(2, 2 /* SHUTDOWN_suspend */), 0);
-        wait_be(2, 20, "vtest-quiesced", "1");
+        wait_be(&H, "vtest", 2, 20, "vtest-quiesced", "1");
         assert_true(xsim_grant_map_count(2, f.ring_refs[0]) > 0);
-        assert_be(2, 20, "state", "4");
+        assert_be(&H, "vtest", 2, 20, "state", "4");
         fe_close(&f);
 }
 
@@ -403,9 +375,9 @@ static void test_bad_frontend_path_refused(void **state) {
 
         bystander_up();
         guest_with_device(1, 3, extra);
-        wait_be(1, 3, "state", "2");
-        assert_be(1, 3, "pvbackd-status", "error");
-        err = be_read(1, 3, "hotplug-error");
+        wait_be(&H, "vtest", 1, 3, "state", "2");
+        assert_be(&H, "vtest", 1, 3, "pvbackd-status", "error");
+        err = be_read(&H, "vtest", 1, 3, "hotplug-error");
         assert_non_null(err);
         assert_non_null(strstr(err, "frontend is not /local/domain/1/device/vtest/3"));
         free(err);
@@ -429,9 +401,9 @@ static void test_hostile_toolstack_values(void **state) {
         guest_with_device(2, 2, bad_online);
         assert_int_equal(ts_domain_create(&H, 3, "big") == 0 || xsim_domain_query(3, NULL) >= 0, 1);
         (void) ts_device_add(&H, "vtest", 3, 1, oversized); /* may be refused by XenStore itself */
-        wait_be(2, 1, "pvbackd-status", "error");
-        wait_be(2, 2, "pvbackd-status", "error");
-        wait_be(2, 1, "state", "2");
+        wait_be(&H, "vtest", 2, 1, "pvbackd-status", "error");
+        wait_be(&H, "vtest", 2, 2, "pvbackd-status", "error");
+        wait_be(&H, "vtest", 2, 1, "state", "2");
         bystander_check();
 }
 
@@ -441,9 +413,9 @@ static void test_setup_failure_reported(void **state) {
         (void) state;
 
         guest_with_device(4, 7, extra);
-        wait_be(4, 7, "state", "2");
-        assert_be(4, 7, "pvbackd-status", "error");
-        err = be_read(4, 7, "hotplug-error");
+        wait_be(&H, "vtest", 4, 7, "state", "2");
+        assert_be(&H, "vtest", 4, 7, "pvbackd-status", "error");
+        err = be_read(&H, "vtest", 4, 7, "hotplug-error");
         assert_non_null(err);
         assert_non_null(strstr(err, "/nonexistent/vtest.img"));
         free(err);
@@ -520,7 +492,7 @@ static void test_map_failure_closes_device(void **state) {
         xsim_fault_map(1, 1);
         assert_int_equal(fe_set_state(&f, XenbusStateInitialised), 0);
         assert_int_equal(fe_wait_backend(&f, XenbusStateClosing, T_WAIT), 0);
-        wait_be(1, 8, "state", "5");
+        wait_be(&H, "vtest", 1, 8, "state", "5");
         {
                 char *err = ts_read(&H, "/local/domain/0/error/backend/vtest/1/8/error");
                 assert_non_null(err);
@@ -533,9 +505,9 @@ static void test_per_guest_device_cap(void **state) {
         (void) state;
         for (unsigned i = 0; i < 5; i++)
                 guest_with_device(2, 100 + i, NULL);
-        wait_be(2, 104, "state", "2");
-        assert_be(2, 104, "pvbackd-status", "error");
-        assert_be(2, 100, "pvbackd-status", "ready");
+        wait_be(&H, "vtest", 2, 104, "state", "2");
+        assert_be(&H, "vtest", 2, 104, "pvbackd-status", "error");
+        assert_be(&H, "vtest", 2, 100, "pvbackd-status", "ready");
 }
 
 /* An event-channel storm (XSA-332): a guest notifying as fast as it can must
@@ -583,7 +555,7 @@ static void test_sigterm_leaves_frontend_view(void **state) {
         assert_int_equal(fe_open(&f, &H, "vtest", 3, 9), 0);
         connect_linux(&f, 0);
         assert_int_equal(harness_stop_pvbackd(&H), 0);
-        assert_be(3, 9, "state", "4");
+        assert_be(&H, "vtest", 3, 9, "state", "4");
         assert_int_equal(fe_end_grants(&f), 0);
         fe_close(&f);
 }
@@ -595,7 +567,7 @@ static void test_notify_status_and_watchdog(void **state) {
         guest_with_device(1, 1, NULL);
         guest_with_device(2, 1, NULL);
         guest_with_device(2, 2, NULL);
-        wait_be(2, 2, "state", "2");
+        wait_be(&H, "vtest", 2, 2, "state", "2");
         assert_true(harness_wait_notify(&H, " vtest 3", T_WAIT));
         assert_non_null(strstr(H.status, "Serving 2 guests, 3 devices:"));
 
@@ -634,9 +606,9 @@ static void test_frontend_node_followed(void **state) {
         assert_int_equal(fe_open(&f, &H, "vtest", 4, 8), 0);
         connect_linux(&f, 0);
         assert_true(xs_write(f.dev.xs, XBT_NULL, "/local/domain/4/device/vtest/8/vtest-knob", "7", 1));
-        wait_be(4, 8, "vtest-knob-seen", "7");
+        wait_be(&H, "vtest", 4, 8, "vtest-knob-seen", "7");
         assert_true(xs_write(f.dev.xs, XBT_NULL, "/local/domain/4/device/vtest/8/vtest-knob", "9", 1));
-        wait_be(4, 8, "vtest-knob-seen", "9");
+        wait_be(&H, "vtest", 4, 8, "vtest-knob-seen", "9");
         fe_close(&f);
 }
 
@@ -648,7 +620,7 @@ static void test_sighup_reload(void **state) {
 
         guest_with_device(4, 1, NULL);
         guest_with_device(4, 2, NULL);
-        wait_be(4, 2, "pvbackd-status", "ready");
+        wait_be(&H, "vtest", 4, 2, "pvbackd-status", "ready");
 
         c = fopen(H.config_path, "we");
         assert_non_null(c);
@@ -657,7 +629,7 @@ static void test_sighup_reload(void **state) {
         kill(H.pvbackd, SIGHUP);
         assert_true(harness_wait_notify(&H, "READY=1", T_WAIT));
         guest_with_device(4, 3, NULL);
-        wait_be(4, 3, "pvbackd-status", "error");
+        wait_be(&H, "vtest", 4, 3, "pvbackd-status", "error");
 
         c = fopen(H.config_path, "we");
         assert_non_null(c);
@@ -667,7 +639,7 @@ static void test_sighup_reload(void **state) {
         assert_true(harness_wait_notify(&H, "READY=1", T_WAIT));
         assert_true(harness_log_contains(&H, "Keeping the previous configuration"));
         guest_with_device(5, 1, NULL);
-        wait_be(5, 1, "pvbackd-status", "ready");
+        wait_be(&H, "vtest", 5, 1, "pvbackd-status", "ready");
 }
 
 /* [classes]: a class switched off is not served at all (its devices are
@@ -684,7 +656,7 @@ static void test_class_switched_off(void **state) {
         assert_int_equal(ts_domain_create(&H, 1, "novbd"), 0);
         assert_int_equal(ts_device_add(&H, "vbd", 1, 51712, NULL), 0);
         guest_with_device(1, 1, NULL);
-        wait_be(1, 1, "state", "2");
+        wait_be(&H, "vtest", 1, 1, "state", "2");
         usleep(200 * 1000);
         v = ts_read(&H, "/local/domain/0/backend/vbd/1/51712/state");
         assert_non_null(v);
@@ -707,40 +679,39 @@ static void test_bad_config_refuses_to_start(void **state) {
         assert_true(harness_log_contains(&H, "max-ring-page-order"));
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
+static const struct CMUnitTest tests[] = {
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
-                T(test_initwait_with_features),
-                T(test_initwait_despite_tx_conflicts),
-                T(test_windows_close_cycle_fresh),
-                T(test_windows_driver_reload),
-                T(test_straight_to_connected),
-                T(test_connect_waits_for_hotplug_status),
-                T(test_setup_waits_for_script_node),
-                T(test_hot_unplug_keeps_serving),
-                T(test_unplug_unconnected_is_immediate),
-                T(test_closed_online_waits_for_reinit),
-                T(test_frontend_removed),
-                T(test_domain_destroyed),
-                T(test_suspend_quiesces_and_keeps_rings),
-                T(test_domid_reuse),
-                T(test_soft_reset),
-                T(test_bad_frontend_path_refused),
-                T(test_hostile_toolstack_values),
-                T(test_setup_failure_reported),
-                T(test_invalid_frontend_state),
-                T(test_broken_ring_closes_only_that_device),
-                T(test_invalid_request_gets_error),
-                T(test_map_failure_closes_device),
-                T(test_per_guest_device_cap),
-                cmocka_unit_test_setup_teardown(test_event_storm_is_throttled, setup_ratelimited, teardown),
-                T(test_sigterm_leaves_frontend_view),
-                T(test_notify_status_and_watchdog),
-                T(test_watches_only_frontend_state),
-                T(test_frontend_node_followed),
-                T(test_sighup_reload),
-                cmocka_unit_test_setup_teardown(test_class_switched_off, setup_vbd_off, teardown),
-                T(test_bad_config_refuses_to_start),
-        };
-        return cmocka_run_group_tests_name("xenbus-core", tests, NULL, NULL);
-}
+        T(test_initwait_with_features),
+        T(test_initwait_despite_tx_conflicts),
+        T(test_windows_close_cycle_fresh),
+        T(test_windows_driver_reload),
+        T(test_straight_to_connected),
+        T(test_connect_waits_for_hotplug_status),
+        T(test_setup_waits_for_script_node),
+        T(test_hot_unplug_keeps_serving),
+        T(test_unplug_unconnected_is_immediate),
+        T(test_closed_online_waits_for_reinit),
+        T(test_frontend_removed),
+        T(test_domain_destroyed),
+        T(test_suspend_quiesces_and_keeps_rings),
+        T(test_domid_reuse),
+        T(test_soft_reset),
+        T(test_bad_frontend_path_refused),
+        T(test_hostile_toolstack_values),
+        T(test_setup_failure_reported),
+        T(test_invalid_frontend_state),
+        T(test_broken_ring_closes_only_that_device),
+        T(test_invalid_request_gets_error),
+        T(test_map_failure_closes_device),
+        T(test_per_guest_device_cap),
+        cmocka_unit_test_setup_teardown(test_event_storm_is_throttled, setup_ratelimited, teardown),
+        T(test_sigterm_leaves_frontend_view),
+        T(test_notify_status_and_watchdog),
+        T(test_watches_only_frontend_state),
+        T(test_frontend_node_followed),
+        T(test_sighup_reload),
+        cmocka_unit_test_setup_teardown(test_class_switched_off, setup_vbd_off, teardown),
+        T(test_bad_config_refuses_to_start),
+};
+
+DEFINE_SIM_TEST_MAIN("xenbus-core", tests);

@@ -25,12 +25,12 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "blkback.h" /* BLK_PERSISTENT_MAX_PER_QUEUE */
 #include "blkfront.h"
 
 #define T_WAIT 8000
 #define DISK_SECTORS 16384u /* 8 MiB */
 #define SCRIPT_OURS "/etc/xen/scripts/pvbackd-block"
-#define PERSISTENT_MAX_PER_QUEUE 1056 /* blkback.h: grants a queue maps persistently */
 
 static Harness H;
 static char imgdir[256]; /* on a disk filesystem, so O_DIRECT is used */
@@ -46,7 +46,10 @@ static int setup(void **state) {
         snprintf(imgdir, sizeof imgdir, "/var/tmp/pvbackd-blk-XXXXXX");
         if (!mkdtemp(imgdir))
                 return -1;
-        return harness_start(&H, "[limits]\nmax-queues = 4\n");
+        if (harness_start(&H, "[limits]\nmax-queues = 4\n") < 0)
+                return -1;
+        H.wait_ms = T_WAIT;
+        return 0;
 }
 
 static int teardown(void **state) {
@@ -119,32 +122,6 @@ static void add_disk_and_open(BlkFront *f, uint32_t domid, uint32_t devid, const
         assert_int_equal(bf_open(f, &H, domid, devid), 0);
 }
 
-static void wait_be(uint32_t domid, uint32_t devid, const char *key, const char *want) {
-        char p[256];
-        snprintf(p, sizeof p, "/local/domain/0/backend/vbd/%u/%u/%s", domid, devid, key);
-        if (ts_wait(&H, p, want, T_WAIT) < 0) {
-                char *v = ts_read(&H, "%s", p);
-                fail_msg("%s: timed out waiting for '%s' (is '%s')", p, want ?: "(absent)", v ?: "(absent)");
-        }
-}
-
-static char *be(uint32_t domid, uint32_t devid, const char *key) {
-        return ts_read(&H, "/local/domain/0/backend/vbd/%u/%u/%s", domid, devid, key);
-}
-
-static void assert_be(uint32_t domid, uint32_t devid, const char *key, const char *want) {
-        char *v = be(domid, devid, key);
-        if (!v || strcmp(v, want) != 0)
-                fail_msg("backend/vbd/%u/%u/%s is '%s', wanted '%s'", domid, devid, key, v ?: "(absent)", want);
-        free(v);
-}
-
-static void assert_be_absent(uint32_t domid, uint32_t devid, const char *key) {
-        char *v = be(domid, devid, key);
-        if (v)
-                fail_msg("backend/vbd/%u/%u/%s is '%s', wanted absent", domid, devid, key, v);
-}
-
 static unsigned be_uint(BlkFront *f, const char *key, unsigned def) {
         char *v = bf_read_be(f, key);
         unsigned r = v ? (unsigned) strtoul(v, NULL, 10) : def;
@@ -171,7 +148,7 @@ static void connect_windows(BlkFront *f) {
         assert_int_equal(bf_set_state(f, XenbusStateInitialising), 0);
         assert_int_equal(bf_wait_backend(f, XenbusStateInitWait, T_WAIT), 0);
         /* FrontendPrepare / RingConnect / FrontendSetNumQueues reads */
-        assert_true(be_uint(f, "feature-max-indirect-segments", 0) > 11);
+        assert_true(be_uint(f, "feature-max-indirect-segments", 0) > BLKIF_MAX_SEGMENTS_PER_REQUEST);
         order = be_uint(f, "max-ring-page-order", 0);
         nq = be_uint(f, "multi-queue-max-queues", 1);
         assert_true(nq >= 1);
@@ -374,30 +351,30 @@ static void test_windows_frontend(void **state) {
 
         (void) state;
         add_disk(1, 51712, img, SCRIPT_OURS, "w", NULL);
-        wait_be(1, 51712, "state", "2");
+        wait_be(&H, "vbd", 1, 51712, "state", "2");
         /* Everything xenvbd and xencrsh read, published with InitWait. */
-        assert_be(1, 51712, "pvbackd-status", "ready");
-        assert_be(1, 51712, "max-ring-page-order", "4");
-        assert_be(1, 51712, "multi-queue-max-queues", "4");
-        assert_be(1, 51712, "feature-max-indirect-segments", "256");
-        assert_be(1, 51712, "feature-flush-cache", "1");
-        assert_be(1, 51712, "feature-barrier", "1");
-        assert_be(1, 51712, "feature-discard", "1");
-        assert_be_absent(1, 51712, "discard-secure"); /* files: never */
-        assert_be(1, 51712, "sector-size", "512");
-        assert_be(1, 51712, "info", "2"); /* removable */
-        assert_be(1, 51712, "feature-persistent", "1"); /* offered; xenvbd does not ask */
-        v = be(1, 51712, "sectors");
+        assert_be(&H, "vbd", 1, 51712, "pvbackd-status", "ready");
+        assert_be(&H, "vbd", 1, 51712, "max-ring-page-order", "4");
+        assert_be(&H, "vbd", 1, 51712, "multi-queue-max-queues", "4");
+        assert_be(&H, "vbd", 1, 51712, "feature-max-indirect-segments", "256");
+        assert_be(&H, "vbd", 1, 51712, "feature-flush-cache", "1");
+        assert_be(&H, "vbd", 1, 51712, "feature-barrier", "1");
+        assert_be(&H, "vbd", 1, 51712, "feature-discard", "1");
+        assert_be_absent(&H, "vbd", 1, 51712, "discard-secure"); /* files: never */
+        assert_be(&H, "vbd", 1, 51712, "sector-size", "512");
+        assert_be(&H, "vbd", 1, 51712, "info", "2"); /* removable */
+        assert_be(&H, "vbd", 1, 51712, "feature-persistent", "1"); /* offered; xenvbd does not ask */
+        v = be_read(&H, "vbd", 1, 51712, "sectors");
         assert_string_equal(v, "16384");
         free(v);
-        v = be(1, 51712, "sm-data/scsi/0x12/0x80");
+        v = be_read(&H, "vbd", 1, 51712, "sm-data/scsi/0x12/0x80");
         assert_non_null(v);
         char *page = b64dec(v, &len);
         assert_true(len > 4 && (uint8_t) page[1] == 0x80 && (size_t) page[3] == len - 4);
         assert_memory_equal(page + 4, "PVBD", 4);
         free(page);
         free(v);
-        v = be(1, 51712, "sm-data/scsi/0x12/0x83");
+        v = be_read(&H, "vbd", 1, 51712, "sm-data/scsi/0x12/0x83");
         assert_non_null(v);
         page = b64dec(v, &len);
         assert_true(len > 16 && (uint8_t) page[1] == 0x83);
@@ -457,7 +434,7 @@ static void test_linux_frontend_x86_32_multiqueue(void **state) {
         connect_linux(&f, 4, 2, true);
         /* Linux asked for persistent grants, and they are offered: the
          * data pages stay mapped between requests. */
-        assert_be(2, 51728, "feature-persistent", "1");
+        assert_be(&H, "vbd", 2, 51728, "feature-persistent", "1");
         workload(&f, &m, 40, 24, true, false, 777);
         assert_true(xsim_foreign_maps(2) > (int) (f.nq << f.order));
 
@@ -501,14 +478,14 @@ static void test_missing_image_reported(void **state) {
         (void) state;
         snprintf(path, sizeof path, "%s/absent.img", imgdir);
         add_disk(3, 51712, path, SCRIPT_OURS, "w", NULL);
-        wait_be(3, 51712, "pvbackd-status", "error");
-        v = be(3, 51712, "hotplug-error");
+        wait_be(&H, "vbd", 3, 51712, "pvbackd-status", "error");
+        v = be_read(&H, "vbd", 3, 51712, "hotplug-error");
         assert_non_null(v);
         char want[400];
         snprintf(want, sizeof want, "pvbackd: disk image %s: No such file or directory", path);
         assert_string_equal(v, want);
         free(v);
-        assert_be(3, 51712, "state", "2");
+        assert_be(&H, "vbd", 3, 51712, "state", "2");
 }
 
 static void test_bad_toolstack_config_refused(void **state) {
@@ -519,14 +496,14 @@ static void test_bad_toolstack_config_refused(void **state) {
         guest(4);
         /* add_disk writes specification=xen first; a later key wins */
         add_disk(4, 1, img, SCRIPT_OURS, "w", virtio);
-        wait_be(4, 1, "pvbackd-status", "error");
-        v = be(4, 1, "hotplug-error");
+        wait_be(&H, "vbd", 4, 1, "pvbackd-status", "error");
+        v = be_read(&H, "vbd", 4, 1, "hotplug-error");
         assert_non_null(strstr(v, "specification"));
         free(v);
         const char *cd[] = { "device-type", "floppy", NULL };
         add_disk(4, 2, img, SCRIPT_OURS, "w", cd);
-        wait_be(4, 2, "pvbackd-status", "error");
-        v = be(4, 2, "hotplug-error");
+        wait_be(&H, "vbd", 4, 2, "pvbackd-status", "error");
+        v = be_read(&H, "vbd", 4, 2, "hotplug-error");
         assert_non_null(strstr(v, "device-type"));
         free(v);
         free(img);
@@ -542,14 +519,14 @@ static void test_stock_block_script(void **state) {
 
         (void) state;
         add_disk(5, 51712, "/some/thing/the/script/resolves", "/etc/xen/scripts/block", "w", NULL);
-        wait_be(5, 51712, "state", "2");
-        assert_be_absent(5, 51712, "pvbackd-status");
-        assert_be_absent(5, 51712, "sectors");
-        assert_be(5, 51712, "max-ring-page-order", "4");
+        wait_be(&H, "vbd", 5, 51712, "state", "2");
+        assert_be_absent(&H, "vbd", 5, 51712, "pvbackd-status");
+        assert_be_absent(&H, "vbd", 5, 51712, "sectors");
+        assert_be(&H, "vbd", 5, 51712, "max-ring-page-order", "4");
         snprintf(p, sizeof p, "/local/domain/0/backend/vbd/5/51712/physical-device-path");
         assert_int_equal(ts_write(&H, p, img), 0);
-        wait_be(5, 51712, "pvbackd-status", "ready");
-        assert_be(5, 51712, "sectors", "16384");
+        wait_be(&H, "vbd", 5, 51712, "pvbackd-status", "ready");
+        assert_be(&H, "vbd", 5, 51712, "sectors", "16384");
         assert_int_equal(bf_open(&f, &H, 5, 51712), 0);
         connect_linux(&f, 1, 0, false);
         workload(&f, &m, 10, 8, true, false, 99);
@@ -566,9 +543,9 @@ static void test_read_only(void **state) {
 
         (void) state;
         add_disk(6, 51712, img, SCRIPT_OURS, "r", NULL);
-        wait_be(6, 51712, "state", "2");
-        assert_be(6, 51712, "info", "6"); /* removable | read-only */
-        assert_be_absent(6, 51712, "feature-discard");
+        wait_be(&H, "vbd", 6, 51712, "state", "2");
+        assert_be(&H, "vbd", 6, 51712, "info", "6"); /* removable | read-only */
+        assert_be_absent(&H, "vbd", 6, 51712, "feature-discard");
         assert_int_equal(bf_open(&f, &H, 6, 51712), 0);
         connect_linux(&f, 1, 0, false);
         assert_int_equal(simple_rw(&f, 0, false, 0, 8), BLKIF_RSP_OKAY);
@@ -589,8 +566,8 @@ static void test_discard_disabled(void **state) {
 
         (void) state;
         add_disk(7, 51712, img, SCRIPT_OURS, "w", nodiscard);
-        wait_be(7, 51712, "state", "2");
-        assert_be_absent(7, 51712, "feature-discard");
+        wait_be(&H, "vbd", 7, 51712, "state", "2");
+        assert_be_absent(&H, "vbd", 7, 51712, "feature-discard");
         assert_int_equal(bf_open(&f, &H, 7, 51712), 0);
         connect_windows(&f);
         r = (BfReq) { .operation = BLKIF_OP_DISCARD, .sector = 8, .nr_sectors = 8 };
@@ -666,7 +643,7 @@ static void test_hostile_requests(void **state) {
         xsim_fault_copy(8, 1);
         EXPECT_ERROR("failed grant copy");
         assert_true(harness_log_contains(&H, "bad request"));
-        assert_be(8, 51712, "state", "4");
+        assert_be(&H, "vbd", 8, 51712, "state", "4");
         bf_close(&f);
         free(img);
 }
@@ -695,7 +672,7 @@ static void test_broken_ring_closes_only_that_device(void **state) {
         assert_non_null(strstr(e, "beyond the ring"));
         free(e);
         assert_int_equal(simple_rw(&b, 0, true, 0, 8), BLKIF_RSP_OKAY);
-        assert_be(9, 51728, "state", "4");
+        assert_be(&H, "vbd", 9, 51728, "state", "4");
         bf_close(&a);
         bf_close(&b);
         free(ia);
@@ -751,7 +728,7 @@ static void test_enospc_fails_only_the_request(void **state) {
         /* reads and rewrites of allocated blocks still work */
         assert_int_equal(simple_rw(&f, 0, false, 0, 64), BLKIF_RSP_OKAY);
         assert_int_equal(simple_rw(&f, 0, true, 0, 64), BLKIF_RSP_OKAY);
-        assert_be(11, 51712, "state", "4");
+        assert_be(&H, "vbd", 11, 51712, "state", "4");
         assert_true(harness_log_contains(&H, "I/O error"));
         bf_close(&f);
         ts_device_remove(&H, "vbd", 11, 51712, true);
@@ -779,8 +756,8 @@ static void test_loop_device(void **state) {
         pclose(p);
         dev[strcspn(dev, "\n")] = 0;
         add_disk(12, 51712, dev, SCRIPT_OURS, "w", NULL);
-        wait_be(12, 51712, "pvbackd-status", "ready");
-        assert_be(12, 51712, "sectors", "16384");
+        wait_be(&H, "vbd", 12, 51712, "pvbackd-status", "ready");
+        assert_be(&H, "vbd", 12, 51712, "sectors", "16384");
         assert_int_equal(bf_open(&f, &H, 12, 51712), 0);
         connect_windows(&f);
         workload(&f, &m, 20, 16, true, true, 2024);
@@ -791,8 +768,8 @@ static void test_loop_device(void **state) {
         /* A loop device has no secure erase (the BLKSECDISCARD probe says
          * EOPNOTSUPP): not offered, and a secure discard is answered
          * EOPNOTSUPP with nothing erased (check_image below). */
-        assert_be(12, 51712, "feature-discard", "1");
-        assert_be_absent(12, 51712, "discard-secure");
+        assert_be(&H, "vbd", 12, 51712, "feature-discard", "1");
+        assert_be_absent(&H, "vbd", 12, 51712, "discard-secure");
         {
                 BfReq r = { .operation = BLKIF_OP_DISCARD, .flag = BLKIF_DISCARD_SECURE, .sector = 0,
                             .nr_sectors = DISK_SECTORS };
@@ -851,8 +828,8 @@ static void test_configured_serial_and_grant_map(void **state) {
                  "grant-map = always\npersistent-grants = no\n", img);
         reload_config(conf);
         add_disk(13, 51712, img, SCRIPT_OURS, "w", NULL);
-        wait_be(13, 51712, "pvbackd-status", "ready");
-        v = be(13, 51712, "sm-data/scsi/0x12/0x80");
+        wait_be(&H, "vbd", 13, 51712, "pvbackd-status", "ready");
+        v = be_read(&H, "vbd", 13, 51712, "sm-data/scsi/0x12/0x80");
         assert_non_null(v);
         page = b64dec(v, &len);
         assert_int_equal(len, 4 + strlen("PVBD SERIAL-0042"));
@@ -861,7 +838,7 @@ static void test_configured_serial_and_grant_map(void **state) {
         assert_memory_equal(page + 4, "PVBD SERIAL-0042", strlen("PVBD SERIAL-0042"));
         free(page);
         free(v);
-        v = be(13, 51712, "sm-data/scsi/0x12/0x83");
+        v = be_read(&H, "vbd", 13, 51712, "sm-data/scsi/0x12/0x83");
         assert_non_null(v);
         page = b64dec(v, &len);
         assert_true(len == 16 + strlen("PVBD SERIAL-0042") &&
@@ -871,7 +848,7 @@ static void test_configured_serial_and_grant_map(void **state) {
 
         assert_int_equal(bf_open(&f, &H, 13, 51712), 0);
         assert_int_equal(bf_wait_backend(&f, XenbusStateInitWait, T_WAIT), 0);
-        assert_be_absent(13, 51712, "feature-persistent");
+        assert_be_absent(&H, "vbd", 13, 51712, "feature-persistent");
         assert_int_equal(bf_setup_rings(&f, 2, 1, false, false, true), 0); /* Linux asks all the same */
         assert_false(f.persistent);
         assert_int_equal(bf_set_state(&f, XenbusStateInitialised), 0);
@@ -911,17 +888,17 @@ static void test_online_resize(void **state) {
 
         (void) state;
         add_disk(14, 51712, img, SCRIPT_OURS, "w", NULL);
-        wait_be(14, 51712, "pvbackd-status", "ready");
+        wait_be(&H, "vbd", 14, 51712, "pvbackd-status", "ready");
         assert_int_equal(bf_open(&f, &H, 14, 51712), 0);
         connect_windows(&f);
-        assert_be(14, 51712, "sectors", "16384");
+        assert_be(&H, "vbd", 14, 51712, "sectors", "16384");
         /* Beyond the end: refused. */
         assert_int_equal(simple_rw(&f, 0, true, 20000, 8), BLKIF_RSP_ERROR);
 
         fd = open(img, O_RDWR | O_CLOEXEC);
         assert_true(fd >= 0);
         assert_int_equal(ftruncate(fd, 2 * DISK_SECTORS * 512ll), 0);
-        wait_be(14, 51712, "sectors", "32768");
+        wait_be(&H, "vbd", 14, 51712, "sectors", "32768");
         memset(bf_page(&f, 0), 0x3c, 4096);
         assert_int_equal(simple_rw(&f, 0, true, 32760, 8), BLKIF_RSP_OKAY);
         memset(bf_page(&f, 0), 0, 4096);
@@ -934,7 +911,7 @@ static void test_online_resize(void **state) {
         for (int i = 0; i < 100 && !harness_log_contains(&H, "shrank"); i++)
                 usleep(20 * 1000);
         assert_true(harness_log_contains(&H, "shrank"));
-        assert_be(14, 51712, "sectors", "32768");
+        assert_be(&H, "vbd", 14, 51712, "sectors", "32768");
         close(fd);
         bf_close(&f);
         ts_device_remove(&H, "vbd", 14, 51712, true);
@@ -989,7 +966,7 @@ static void test_persistent_grants(void **state) {
         assert_true(f.persistent);
         workload(&f, &m, 30, 16, true, false, 1515);
         maps = persistent_maps(&f);
-        assert_true(maps > 0 && maps <= 2 * (int) PERSISTENT_MAX_PER_QUEUE);
+        assert_true(maps > 0 && maps <= 2 * (int) BLK_PERSISTENT_MAX_PER_QUEUE);
         /* The same pool again: nothing new to map. */
         workload(&f, &m, 30, 16, true, false, 1515);
         assert_int_equal(persistent_maps(&f), maps);
@@ -1133,7 +1110,7 @@ static void test_persistent_bounce(void **state) {
 /* More distinct refs than a queue maps persistently: the ones past the
  * bound are grant-copied, and the data is right either way. */
 static void test_persistent_bound(void **state) {
-        enum { EXTRA = PERSISTENT_MAX_PER_QUEUE + 64 };
+        enum { EXTRA = BLK_PERSISTENT_MAX_PER_QUEUE + 64 };
         static uint32_t extra[EXTRA];
         BlkFront f;
         Model m;
@@ -1156,7 +1133,7 @@ static void test_persistent_bound(void **state) {
                 assert_int_equal(bf_roundtrip(&f, 0, &r, T_WAIT), BLKIF_RSP_OKAY);
                 memcpy(m.data + (uint64_t) i * 8 % DISK_SECTORS * 512, pg, 4096);
         }
-        assert_int_equal(persistent_maps(&f), PERSISTENT_MAX_PER_QUEUE);
+        assert_int_equal(persistent_maps(&f), BLK_PERSISTENT_MAX_PER_QUEUE);
         for (unsigned i = 0; i < EXTRA; i++) {
                 BfReq r;
                 uint8_t *pg = bf_page(&f, i % BF_DATA_PAGES);
@@ -1166,7 +1143,7 @@ static void test_persistent_bound(void **state) {
                 assert_int_equal(bf_roundtrip(&f, 0, &r, T_WAIT), BLKIF_RSP_OKAY);
                 assert_memory_equal(pg, m.data + (uint64_t) i * 8 % DISK_SECTORS * 512, 4096);
         }
-        assert_int_equal(persistent_maps(&f), PERSISTENT_MAX_PER_QUEUE);
+        assert_int_equal(persistent_maps(&f), BLK_PERSISTENT_MAX_PER_QUEUE);
         workload(&f, &m, 10, 16, true, false, 1616);
         check_image(img, &m);
         close_frontend(&f);
@@ -1179,27 +1156,26 @@ static void test_persistent_bound(void **state) {
         free(img);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
+static const struct CMUnitTest tests[] = {
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
-                T(test_windows_frontend),
-                T(test_linux_frontend_x86_32_multiqueue),
-                T(test_missing_image_reported),
-                T(test_bad_toolstack_config_refused),
-                T(test_stock_block_script),
-                T(test_read_only),
-                T(test_discard_disabled),
-                T(test_hostile_requests),
-                T(test_broken_ring_closes_only_that_device),
-                T(test_flush_then_sigkill),
-                T(test_enospc_fails_only_the_request),
-                T(test_loop_device),
-                T(test_tmpfs_without_o_direct),
-                T(test_configured_serial_and_grant_map),
-                T(test_online_resize),
-                T(test_persistent_grants),
-                T(test_persistent_bound),
-                T(test_persistent_bounce),
-        };
-        return cmocka_run_group_tests_name("blkback", tests, NULL, NULL);
-}
+        T(test_windows_frontend),
+        T(test_linux_frontend_x86_32_multiqueue),
+        T(test_missing_image_reported),
+        T(test_bad_toolstack_config_refused),
+        T(test_stock_block_script),
+        T(test_read_only),
+        T(test_discard_disabled),
+        T(test_hostile_requests),
+        T(test_broken_ring_closes_only_that_device),
+        T(test_flush_then_sigkill),
+        T(test_enospc_fails_only_the_request),
+        T(test_loop_device),
+        T(test_tmpfs_without_o_direct),
+        T(test_configured_serial_and_grant_map),
+        T(test_online_resize),
+        T(test_persistent_grants),
+        T(test_persistent_bound),
+        T(test_persistent_bounce),
+};
+
+DEFINE_SIM_TEST_MAIN("blkback", tests);

@@ -24,6 +24,7 @@
 #include <xenstore.h>
 #include <cmocka.h>
 
+#include "harness.h"
 #include "hotplug-run.h"
 #include "xensim.h"
 
@@ -62,7 +63,7 @@ static char *get(const char *rel) {
         return xs_read(XS, XBT_NULL, p, &len);
 }
 
-static void assert_node(const char *rel, const char *want) {
+static void assert_dom0_node(const char *rel, const char *want) {
         char *v = get(rel);
         if (!v || strcmp(v, want) != 0)
                 fail_msg("%s is '%s', wanted '%s'", rel, v ?: "(absent)", want);
@@ -106,14 +107,14 @@ static void test_add_ready(void **state) {
         /* It publishes the device path, then waits for pvbackd. */
         assert_false(hp_wait(&r, 400));
         snprintf(key, sizeof key, "%s/physical-device-path", be);
-        assert_node(key, real);
+        assert_dom0_node(key, real);
         snprintf(key, sizeof key, "%s/pvbackd-status", be);
         set(key, "ready");
         assert_true(hp_wait(&r, T_SCRIPT));
         if (r.status != 0)
                 fail_msg("exit %d, output '%s'", r.status, r.out);
         snprintf(key, sizeof key, "%s/hotplug-status", be);
-        assert_node(key, "connected");
+        assert_dom0_node(key, "connected");
         hp_finish(&r);
 }
 
@@ -134,9 +135,9 @@ static void test_add_error(void **state) {
         if (!strstr(r.out, msg))
                 fail_msg("output is '%s'", r.out);
         snprintf(key, sizeof key, "%s/hotplug-status", be);
-        assert_node(key, "error");
+        assert_dom0_node(key, "error");
         snprintf(key, sizeof key, "%s/physical-device-path", be);
-        assert_node(key, real);
+        assert_dom0_node(key, real);
         hp_finish(&r);
 }
 
@@ -153,7 +154,7 @@ static void test_add_no_answer(void **state) {
         if (!strstr(r.out, "pvbackd did not answer for backend/vbd/5/51712 within 1s"))
                 fail_msg("output is '%s'", r.out);
         snprintf(key, sizeof key, "%s/hotplug-status", be);
-        assert_node(key, "error");
+        assert_dom0_node(key, "error");
         hp_finish(&r);
 }
 
@@ -176,23 +177,11 @@ static void test_add_without_params_and_remove(void **state) {
 
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
 
-int main(int argc, char **argv) {
-        const struct CMUnitTest tests[] = {
-                T(test_add_ready),
-                T(test_add_error),
-                T(test_add_no_answer),
-                T(test_add_without_params_and_remove),
-        };
+static const struct CMUnitTest tests[] = {
+        T(test_add_ready),
+        T(test_add_error),
+        T(test_add_no_answer),
+        T(test_add_without_params_and_remove),
+};
 
-        if (argc != 3) {
-                fprintf(stderr, "usage: %s XS-TOOL PVBACKD-BLOCK\n", argv[0]);
-                return 2;
-        }
-        XS_TOOL = realpath(argv[1], NULL);
-        SCRIPT = realpath(argv[2], NULL);
-        if (!XS_TOOL || !SCRIPT) {
-                perror(argv[1]);
-                return 2;
-        }
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+DEFINE_SIM_TEST_MAIN_WITH("block-hotplug", tests, .usage = "XS-TOOL PVBACKD-BLOCK", .paths = { &XS_TOOL, &SCRIPT });

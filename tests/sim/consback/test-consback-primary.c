@@ -27,7 +27,7 @@
 #include "harness.h"
 #include "xensim.h"
 
-#define T_WAIT 5000
+#define T_WAIT HARNESS_WAIT_MS
 /* libxl's wait for console/tty in `xl create`. */
 #define LIBXL_TTY_TIMEOUT_MS 10000
 
@@ -502,18 +502,17 @@ static void test_default_leaves_primary_alone(void **state) {
         cf_close(&f);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
+static const struct CMUnitTest tests[] = {
 #define T(x) cmocka_unit_test_setup_teardown(x, setup_primary, teardown)
-                T(test_linux_pv),
-                T(test_windows_hvm_with_secondary),
-                T(test_tty_reset_and_ring_moved),
-                T(test_foreign_map_fallback),
-                T(test_guest_death_cleans_up),
-                T(test_other_type_left_alone),
-                T(test_broken_ring),
-                T(test_restart_takes_over_again),
-                cmocka_unit_test_setup_teardown(test_default_leaves_primary_alone, setup_default, teardown),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+        T(test_linux_pv),
+        T(test_windows_hvm_with_secondary),
+        T(test_tty_reset_and_ring_moved),
+        T(test_foreign_map_fallback),
+        T(test_guest_death_cleans_up),
+        T(test_other_type_left_alone),
+        T(test_broken_ring),
+        T(test_restart_takes_over_again),
+        cmocka_unit_test_setup_teardown(test_default_leaves_primary_alone, setup_default, teardown),
+};
+
+DEFINE_SIM_TEST_MAIN("consback-primary", tests);

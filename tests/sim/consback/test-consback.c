@@ -24,7 +24,7 @@
 #include "harness.h"
 #include "xensim.h"
 
-#define T_WAIT 5000
+#define T_WAIT HARNESS_WAIT_MS
 
 static Harness H;
 
@@ -54,35 +54,6 @@ static int teardown(void **state) {
         return r;
 }
 
-static void assert_node(const char *want, const char *fmt, ...) {
-        char path[256];
-        va_list ap;
-        char *v;
-
-        va_start(ap, fmt);
-        vsnprintf(path, sizeof path, fmt, ap);
-        va_end(ap);
-        v = ts_read(&H, "%s", path);
-        if (!v)
-                fail_msg("%s is missing, wanted '%s'", path, want);
-        if (strcmp(v, want) != 0)
-                fail_msg("%s is '%s', wanted '%s'", path, v, want);
-        free(v);
-}
-
-static void wait_node(const char *path, const char *want) {
-        if (ts_wait(&H, path, want, T_WAIT) < 0) {
-                char *v = ts_read(&H, "%s", path);
-                fail_msg("%s: timed out waiting for '%s' (is '%s')", path, want ?: "(absent)", v ?: "(absent)");
-        }
-}
-
-static void wait_console(uint32_t domid, uint32_t devid, const char *label) {
-        char p[128];
-        snprintf(p, sizeof p, "/local/domain/%u/device/console/%u/name", domid, devid);
-        wait_node(p, label);
-}
-
 /* Data both ways through the pty the backend wrote into F/tty. */
 static void check_both_ways(ConsFront *f) {
         char buf[64], *tty = NULL;
@@ -110,20 +81,20 @@ static void test_created_atomically_with_libxl_nodes(void **state) {
         (void) state;
 
         assert_int_equal(ts_domain_create(&H, 1, "lin"), 0);
-        wait_console(1, 1, "agent");
+        wait_fe(&H, "console", 1, 1, "name", "agent");
         /* Everything is there as soon as the name is (one transaction). */
-        assert_node("pvbackd", "/local/domain/1/device/console/1/type");
-        assert_node("vt100", "/local/domain/1/device/console/1/protocol");
-        assert_node("0", "/local/domain/1/device/console/1/backend-id");
-        assert_node("/local/domain/0/backend/console/1/1", "/local/domain/1/device/console/1/backend");
-        assert_node("1048576", "/local/domain/1/device/console/1/limit");
-        assert_node("pty", "/local/domain/1/device/console/1/output");
-        assert_node("/local/domain/1/device/console/1", "/local/domain/0/backend/console/1/1/frontend");
-        assert_node("1", "/local/domain/0/backend/console/1/1/frontend-id");
-        assert_node("1", "/local/domain/0/backend/console/1/1/online");
-        assert_node("vt100", "/local/domain/0/backend/console/1/1/protocol");
-        assert_node("agent", "/local/domain/0/backend/console/1/1/name");
-        wait_node("/local/domain/0/backend/console/1/1/state", "2");
+        assert_node(&H, "pvbackd", "/local/domain/1/device/console/1/type");
+        assert_node(&H, "vt100", "/local/domain/1/device/console/1/protocol");
+        assert_node(&H, "0", "/local/domain/1/device/console/1/backend-id");
+        assert_node(&H, "/local/domain/0/backend/console/1/1", "/local/domain/1/device/console/1/backend");
+        assert_node(&H, "1048576", "/local/domain/1/device/console/1/limit");
+        assert_node(&H, "pty", "/local/domain/1/device/console/1/output");
+        assert_node(&H, "/local/domain/1/device/console/1", "/local/domain/0/backend/console/1/1/frontend");
+        assert_node(&H, "1", "/local/domain/0/backend/console/1/1/frontend-id");
+        assert_node(&H, "1", "/local/domain/0/backend/console/1/1/online");
+        assert_node(&H, "vt100", "/local/domain/0/backend/console/1/1/protocol");
+        assert_node(&H, "agent", "/local/domain/0/backend/console/1/1/name");
+        wait_node(&H, "/local/domain/0/backend/console/1/1/state", "2");
 
         /* Permissions: the guest owns its state, but not type, name or tty. */
         guest = xsim_xs_open_as(1);
@@ -151,7 +122,7 @@ static void test_linux_hvc_both_ways(void **state) {
         (void) state;
 
         assert_int_equal(ts_domain_create(&H, 3, "lin"), 0);
-        wait_console(3, 1, "agent");
+        wait_fe(&H, "console", 3, 1, "name", "agent");
         assert_int_equal(cf_open(&f, &H, 3, 1), 0);
         assert_int_equal(cf_connect_linux(&f, T_WAIT), 0);
         check_both_ways(&f);
@@ -165,19 +136,19 @@ static void test_windows_xencons_both_ways(void **state) {
         (void) state;
 
         assert_int_equal(ts_domain_create(&H, 4, "win"), 0);
-        wait_console(4, 1, "xencons");
-        wait_console(4, 2, "second");
+        wait_fe(&H, "console", 4, 1, "name", "xencons");
+        wait_fe(&H, "console", 4, 2, "name", "second");
         for (int i = 0; i < 2; i++) {
                 assert_int_equal(cf_open(&f[i], &H, 4, (uint32_t) i + 1), 0);
                 assert_int_equal(cf_connect_windows(&f[i], T_WAIT), 0);
         }
-        assert_node("second", "/local/domain/0/backend/console/4/2/name");
+        assert_node(&H, "second", "/local/domain/0/backend/console/4/2/name");
         for (int i = 0; i < 2; i++) {
                 check_both_ways(&f[i]);
                 cf_close(&f[i]);
         }
         /* Never Closed while the guest lives. */
-        assert_node("4", "/local/domain/0/backend/console/4/1/state");
+        assert_node(&H, "4", "/local/domain/0/backend/console/4/1/state");
 }
 
 /* A frontend that writes garbage indices closes only its own console. */
@@ -186,14 +157,14 @@ static void test_broken_ring_closes_only_that_console(void **state) {
         (void) state;
 
         assert_int_equal(ts_domain_create(&H, 5, "win"), 0);
-        wait_console(5, 2, "second");
+        wait_fe(&H, "console", 5, 2, "name", "second");
         for (int i = 0; i < 2; i++) {
                 assert_int_equal(cf_open(&f[i], &H, 5, (uint32_t) i + 1), 0);
                 assert_int_equal(cf_connect_linux(&f[i], T_WAIT), 0);
         }
         f[0].intf->out_prod = f[0].intf->out_cons + 100000;
         xenevtchn_notify(f[0].dev.xce, f[0].port);
-        wait_node("/local/domain/0/backend/console/5/1/state", "5");
+        wait_node(&H, "/local/domain/0/backend/console/5/1/state", "5");
         check_both_ways(&f[1]);
         for (int i = 0; i < 2; i++)
                 cf_close(&f[i]);
@@ -208,7 +179,7 @@ static void test_reader_detach_reattach(void **state) {
         (void) state;
 
         assert_int_equal(ts_domain_create(&H, 6, "lin"), 0);
-        wait_console(6, 1, "agent");
+        wait_fe(&H, "console", 6, 1, "name", "agent");
         assert_int_equal(cf_open(&f, &H, 6, 1), 0);
         assert_int_equal(cf_connect_linux(&f, T_WAIT), 0);
 
@@ -245,7 +216,7 @@ static void test_flood_rate_limited(void **state) {
         (void) state;
 
         assert_int_equal(ts_domain_create(&H, 7, "lin"), 0);
-        wait_console(7, 1, "agent");
+        wait_fe(&H, "console", 7, 1, "name", "agent");
         assert_int_equal(cf_open(&f, &H, 7, 1), 0);
         assert_int_equal(cf_connect_linux(&f, T_WAIT), 0);
         memset(chunk, 'x', sizeof chunk);
@@ -282,7 +253,7 @@ static void test_flood_memory_bounded(void **state) {
         (void) state;
 
         assert_int_equal(ts_domain_create(&H, 8, "flood"), 0);
-        wait_console(8, 1, "out");
+        wait_fe(&H, "console", 8, 1, "name", "out");
         assert_int_equal(cf_open(&f, &H, 8, 1), 0);
         assert_int_equal(cf_connect_linux(&f, T_WAIT), 0);
         rss0 = harness_rss_kib(&H);
@@ -343,7 +314,7 @@ static void test_guest_death_cleans_up(void **state) {
         (void) state;
 
         assert_int_equal(ts_domain_create(&H, 9, "lin"), 0);
-        wait_console(9, 1, "agent");
+        wait_fe(&H, "console", 9, 1, "name", "agent");
         assert_int_equal(cf_open(&f, &H, 9, 1), 0);
         assert_int_equal(cf_connect_linux(&f, T_WAIT), 0);
         fd = cf_open_tty(&f, &tty);
@@ -352,8 +323,8 @@ static void test_guest_death_cleans_up(void **state) {
         cf_close(&f);
 
         assert_int_equal(xsim_domain_destroy(9), 0);
-        wait_node("/local/domain/0/backend/console/9/1", NULL);
-        wait_node("/local/domain/9/device/console/1", NULL);
+        wait_node(&H, "/local/domain/0/backend/console/9/1", NULL);
+        wait_node(&H, "/local/domain/9/device/console/1", NULL);
         /* The pty went with it, and the grant mapping. */
         for (int i = 0; i < 200 && access(tty, F_OK) == 0; i++)
                 usleep(10000);
@@ -384,14 +355,14 @@ static void test_reload_adds_console(void **state) {
         fclose(c);
         kill(H.pvbackd, SIGHUP);
 
-        wait_console(10, 2, "added");
+        wait_fe(&H, "console", 10, 2, "name", "added");
         assert_int_equal(cf_open(&f, &H, 10, 2), 0);
         assert_int_equal(cf_connect_linux(&f, T_WAIT), 0);
         check_both_ways(&f);
         cf_close(&f);
         /* QEMU's channel is not ours. */
-        assert_node("1", "/local/domain/0/backend/console/10/1/state");
-        assert_node("ioemu", "/local/domain/10/device/console/1/type");
+        assert_node(&H, "1", "/local/domain/0/backend/console/10/1/state");
+        assert_node(&H, "ioemu", "/local/domain/10/device/console/1/type");
 
         /* And dropping it from the config removes it. */
         c = fopen(H.config_path, "we");
@@ -399,9 +370,9 @@ static void test_reload_adds_console(void **state) {
         fputs(base_config, c);
         fclose(c);
         kill(H.pvbackd, SIGHUP);
-        wait_node("/local/domain/10/device/console/2", NULL);
-        wait_node("/local/domain/0/backend/console/10/2", NULL);
-        assert_node("ioemu", "/local/domain/10/device/console/1/type");
+        wait_node(&H, "/local/domain/10/device/console/2", NULL);
+        wait_node(&H, "/local/domain/0/backend/console/10/2", NULL);
+        assert_node(&H, "ioemu", "/local/domain/10/device/console/1/type");
 }
 
 /* A restarted pvbackd adopts its consoles instead of creating them twice. */
@@ -410,8 +381,8 @@ static void test_restart_adopts(void **state) {
         (void) state;
 
         assert_int_equal(ts_domain_create(&H, 11, "lin"), 0);
-        wait_console(11, 1, "agent");
-        wait_node("/local/domain/0/backend/console/11/1/state", "2");
+        wait_fe(&H, "console", 11, 1, "name", "agent");
+        wait_node(&H, "/local/domain/0/backend/console/11/1/state", "2");
         assert_int_equal(harness_stop_pvbackd(&H), 0);
         assert_int_equal(harness_start_pvbackd(&H, NULL), 0);
         usleep(300 * 1000);
@@ -465,11 +436,11 @@ static void test_log_file_with_rotation(void **state) {
         (void) state;
 
         assert_int_equal(ts_domain_create(&H, 12, "sinks"), 0);
-        wait_console(12, 1, "boot");
+        wait_fe(&H, "console", 12, 1, "name", "boot");
         assert_int_equal(cf_open(&f, &H, 12, 1), 0);
         assert_int_equal(cf_connect_windows(&f, T_WAIT), 0);
         /* Log only: no pty. */
-        assert_node("", "/local/domain/12/device/console/1/tty");
+        assert_node(&H, "", "/local/domain/12/device/console/1/tty");
 
         assert_int_equal(cf_write_all(&f, "first line\n", 11, T_WAIT), 0);
         snprintf(path, sizeof path, "%s/logs/guest-sinks-boot.log", sink_dir);
@@ -533,7 +504,7 @@ static void test_unix_socket(void **state) {
         (void) state;
 
         assert_int_equal(ts_domain_create(&H, 13, "sinks"), 0);
-        wait_console(13, 2, "sock");
+        wait_fe(&H, "console", 13, 2, "name", "sock");
         assert_int_equal(cf_open(&f, &H, 13, 2), 0);
         assert_int_equal(cf_connect_linux(&f, T_WAIT), 0);
         snprintf(path, sizeof path, "%s/sock", sink_dir);
@@ -562,21 +533,20 @@ static void test_unix_socket(void **state) {
         cf_close(&f);
 }
 
-int main(void) {
-        const struct CMUnitTest tests[] = {
+static const struct CMUnitTest tests[] = {
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
-                T(test_created_atomically_with_libxl_nodes),
-                T(test_linux_hvc_both_ways),
-                T(test_windows_xencons_both_ways),
-                T(test_broken_ring_closes_only_that_console),
-                T(test_reader_detach_reattach),
-                T(test_flood_rate_limited),
-                cmocka_unit_test_setup_teardown(test_flood_memory_bounded, setup_fast, teardown),
-                T(test_guest_death_cleans_up),
-                T(test_reload_adds_console),
-                T(test_restart_adopts),
-                cmocka_unit_test_setup_teardown(test_log_file_with_rotation, setup_sinks, teardown_sinks),
-                cmocka_unit_test_setup_teardown(test_unix_socket, setup_sinks, teardown_sinks),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+        T(test_created_atomically_with_libxl_nodes),
+        T(test_linux_hvc_both_ways),
+        T(test_windows_xencons_both_ways),
+        T(test_broken_ring_closes_only_that_console),
+        T(test_reader_detach_reattach),
+        T(test_flood_rate_limited),
+        cmocka_unit_test_setup_teardown(test_flood_memory_bounded, setup_fast, teardown),
+        T(test_guest_death_cleans_up),
+        T(test_reload_adds_console),
+        T(test_restart_adopts),
+        cmocka_unit_test_setup_teardown(test_log_file_with_rotation, setup_sinks, teardown_sinks),
+        cmocka_unit_test_setup_teardown(test_unix_socket, setup_sinks, teardown_sinks),
+};
+
+DEFINE_SIM_TEST_MAIN("consback", tests);

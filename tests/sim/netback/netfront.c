@@ -26,7 +26,7 @@ static int set_state(NetFront *nf, XenbusState s) {
         return guest_dev_set_state(&nf->dev, s);
 }
 
-static int wait_be(NetFront *nf, XenbusState s, int ms) {
+static int wait_backend(NetFront *nf, XenbusState s, int ms) {
         return guest_dev_wait_backend_state(&nf->dev, s, ms);
 }
 
@@ -163,7 +163,7 @@ static int nf_connect_steps(NetFront *nf, Harness *h, uint32_t domid, uint32_t d
                 return r;
 
         *step = "waiting for InitWait";
-        if ((r = wait_be(nf, 2, 5000)) < 0)
+        if ((r = wait_backend(nf, 2, 5000)) < 0)
                 return r;
         if (o->set_hotplug) {
                 char p[200];
@@ -173,8 +173,8 @@ static int nf_connect_steps(NetFront *nf, Harness *h, uint32_t domid, uint32_t d
         *step = "the close cycle";
         if (o->windows) {
                 /* xenvif's FrontendClose then FrontendPrepare: 5, 6, 1. */
-                if ((r = set_state(nf, 5)) < 0 || (r = wait_be(nf, 5, 5000)) < 0 || (r = set_state(nf, 6)) < 0 ||
-                    (r = wait_be(nf, 6, 5000)) < 0 || (r = set_state(nf, 1)) < 0 || (r = wait_be(nf, 2, 5000)) < 0)
+                if ((r = set_state(nf, 5)) < 0 || (r = wait_backend(nf, 5, 5000)) < 0 || (r = set_state(nf, 6)) < 0 ||
+                    (r = wait_backend(nf, 6, 5000)) < 0 || (r = set_state(nf, 1)) < 0 || (r = wait_backend(nf, 2, 5000)) < 0)
                         return r;
         }
         *step = "setting up the queues";
@@ -203,12 +203,12 @@ static int nf_connect_steps(NetFront *nf, Harness *h, uint32_t domid, uint32_t d
                 rx_post_all(nf, &nf->q[i]);
         if ((r = set_state(nf, 4)) < 0)
                 return r;
-        return wait_be(nf, 4, 5000);
+        return wait_backend(nf, 4, 5000);
 }
 
 int nf_shutdown(NetFront *nf) {
         int r = set_state(nf, 6);
-        return r < 0 ? r : wait_be(nf, 6, 5000);
+        return r < 0 ? r : wait_backend(nf, 6, 5000);
 }
 
 void nf_close(NetFront *nf) {

@@ -30,9 +30,9 @@
 #define XEN_NETIF_DEFINE_TOEPLITZ
 #include "netfront.h"
 #include "xensim.h"
-#include "netback.h" /* packet_parse, csum helpers: the checksum checks below are independent of them */
+#include "netback.h" /* VIF_MAX_FRAME, VIF_MAX_SLOTS; packet_parse, csum helpers: the checksum checks below are independent of them */
 
-#define T_WAIT 5000
+#define T_WAIT HARNESS_WAIT_MS
 
 static Harness H;
 static char NS_P[32], NS_G[32]; /* peer and guest namespaces */
@@ -62,26 +62,6 @@ static int teardown(void **state) {
         harness_sh("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; true", NS_P, NS_G);
         r = harness_finish_checked(&H);
         return r;
-}
-
-static char *be_read(uint32_t domid, uint32_t devid, const char *key) {
-        return ts_read(&H, "/local/domain/0/backend/vif/%u/%u/%s", domid, devid, key);
-}
-
-static void assert_be(uint32_t domid, uint32_t devid, const char *key, const char *want) {
-        char *v = be_read(domid, devid, key);
-        if (!v || strcmp(v, want) != 0)
-                fail_msg("backend/vif/%u/%u/%s is '%s', wanted '%s'", domid, devid, key, v ?: "(absent)", want);
-        free(v);
-}
-
-static void wait_be(uint32_t domid, uint32_t devid, const char *key, const char *want) {
-        char p[256];
-        snprintf(p, sizeof p, "/local/domain/0/backend/vif/%u/%u/%s", domid, devid, key);
-        if (ts_wait(&H, p, want, T_WAIT) < 0) {
-                char *v = ts_read(&H, "%s", p);
-                fail_msg("%s: timed out waiting for '%s' (is '%s')", p, want, v ?: "(absent)");
-        }
 }
 
 static void guest_vif(uint32_t domid, uint32_t devid, const char *const *extra) {
@@ -234,7 +214,7 @@ static void *pump_main(void *arg) {
                         if (n <= (ssize_t) sizeof h)
                                 break;
                         memcpy(&h, buf, sizeof h);
-                        if (n - sizeof h > 65535)
+                        if (n - sizeof h > VIF_MAX_FRAME)
                                 continue;
                         if (h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
                                 t.flags = NETTXF_csum_blank | NETTXF_data_validated;
@@ -249,10 +229,10 @@ static void *pump_main(void *arg) {
                                 p->tx_gso++;
                         }
                         /* Small frames: many slots at odd offsets; never more than
-                         * 18 data slots, as real frontends (pvbackd closes a vif that
+                         * VIF_MAX_SLOTS data slots, as real frontends (pvbackd closes a vif that
                          * sends more -- it did here when frames of 18-20 KB met
                          * 1000-byte chunks). */
-                        t.chunk = n - sizeof h > 18 * 1000 ? 0 : 1000;
+                        t.chunk = n - sizeof h > VIF_MAX_SLOTS * 1000 ? 0 : 1000;
                         if (nf_xmit(p->nf, 0, buf + sizeof h, (size_t) n - sizeof h, &t, 5000) != 0)
                                 p->errors++;
                 }
@@ -504,18 +484,18 @@ static void test_probe_creates_tap_and_keys(void **state) {
         (void) state;
 
         guest_vif(1, 0, (const char *const[]) { "mtu", "1400", NULL });
-        wait_be(1, 0, "state", "2");
-        assert_be(1, 0, "pvbackd-status", "ready");
-        assert_be(1, 0, "feature-rx-copy", "1");
-        assert_be(1, 0, "feature-rx-flip", "0");
-        assert_be(1, 0, "feature-sg", "1");
-        assert_be(1, 0, "feature-gso-tcpv4", "1");
-        assert_be(1, 0, "feature-gso-tcpv6", "1");
-        assert_be(1, 0, "feature-ipv6-csum-offload", "1");
-        assert_be(1, 0, "multi-queue-max-queues", "4");
-        assert_be(1, 0, "feature-split-event-channels", "1");
-        assert_be(1, 0, "feature-ctrl-ring", "1");
-        assert_be(1, 0, "feature-dynamic-multicast-control", "1");
+        wait_be(&H, "vif", 1, 0, "state", "2");
+        assert_be(&H, "vif", 1, 0, "pvbackd-status", "ready");
+        assert_be(&H, "vif", 1, 0, "feature-rx-copy", "1");
+        assert_be(&H, "vif", 1, 0, "feature-rx-flip", "0");
+        assert_be(&H, "vif", 1, 0, "feature-sg", "1");
+        assert_be(&H, "vif", 1, 0, "feature-gso-tcpv4", "1");
+        assert_be(&H, "vif", 1, 0, "feature-gso-tcpv6", "1");
+        assert_be(&H, "vif", 1, 0, "feature-ipv6-csum-offload", "1");
+        assert_be(&H, "vif", 1, 0, "multi-queue-max-queues", "4");
+        assert_be(&H, "vif", 1, 0, "feature-split-event-channels", "1");
+        assert_be(&H, "vif", 1, 0, "feature-ctrl-ring", "1");
+        assert_be(&H, "vif", 1, 0, "feature-dynamic-multicast-control", "1");
         snprintf(vif, sizeof vif, "vif1.0");
         assert_true(if_nametoindex(vif) > 0);
         /* down, with the MTU we were given */
@@ -534,17 +514,17 @@ static void test_tap_failure_reported(void **state) {
         /* Something else already owns the name. */
         assert_int_equal(harness_sh("ip link add vif2.0 type bridge"), 0);
         guest_vif(2, 0, NULL);
-        wait_be(2, 0, "state", "2");
-        assert_be(2, 0, "pvbackd-status", "error");
-        char *e = be_read(2, 0, "hotplug-error");
+        wait_be(&H, "vif", 2, 0, "state", "2");
+        assert_be(&H, "vif", 2, 0, "pvbackd-status", "error");
+        char *e = be_read(&H, "vif", 2, 0, "hotplug-error");
         assert_non_null(e);
         assert_non_null(strstr(e, "vif2.0"));
         free(e);
         harness_sh("ip link del vif2.0");
         /* bad toolstack values are reported the same way */
         guest_vif(3, 0, (const char *const[]) { "rate", "fast", NULL });
-        wait_be(3, 0, "pvbackd-status", "error");
-        e = be_read(3, 0, "hotplug-error");
+        wait_be(&H, "vif", 3, 0, "pvbackd-status", "error");
+        e = be_read(&H, "vif", 3, 0, "hotplug-error");
         assert_non_null(e);
         assert_non_null(strstr(e, "rate"));
         free(e);
@@ -558,9 +538,9 @@ static void test_hotplug_status_gate(void **state) {
         guest_vif(4, 0, NULL);
         /* Linux netfront: keys, then 4 straight away; no script yet. */
         assert_int_equal(nf_connect(&nf, &H, 4, 0, &o), -ETIMEDOUT);
-        assert_be(4, 0, "state", "2");
+        assert_be(&H, "vif", 4, 0, "state", "2");
         ts_write(&H, "/local/domain/0/backend/vif/4/0/hotplug-status", "connected");
-        wait_be(4, 0, "state", "4");
+        wait_be(&H, "vif", 4, 0, "state", "4");
         nf_close(&nf);
 }
 
@@ -834,7 +814,7 @@ static void test_hostile_frontends(void **state) {
                 nf_push(&bad[i], 0);
                 char p[128];
                 snprintf(p, sizeof p, "/local/domain/0/error/backend/vif/21/%u/error", i);
-                wait_be(21, i, "state", "5");
+                wait_be(&H, "vif", 21, i, "state", "5");
                 char *err = ts_read(&H, "%s", p);
                 assert_non_null(err);
                 free(err);
@@ -1040,28 +1020,21 @@ static void test_rate_limit_live(void **state) {
         nf_close(&nf);
 }
 
-int main(void) {
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
-        const struct CMUnitTest tests[] = {
-                T(test_probe_creates_tap_and_keys),
-                T(test_tap_failure_reported),
-                T(test_hotplug_status_gate),
-                T(test_linux_netfront_ping_tcp),
-                T(test_windows_xenvif_ping_tcp),
-                T(test_single_queue_no_offload),
-                T(test_checksums_and_gso_at_peer),
-                T(test_gso_to_guest),
-                T(test_hostile_frontends),
-                T(test_rss_control_ring),
-                T(test_multicast_filter),
-                T(test_rx_stall_drops),
-                T(test_rate_limit_live),
-        };
-        if (geteuid() != 0) {
-                fprintf(stderr, "needs root (tap devices, network namespaces)\n");
-                return 77;
-        }
-        if (getenv("NETBACK_TEST_FILTER"))
-                cmocka_set_test_filter(getenv("NETBACK_TEST_FILTER"));
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+        T(test_probe_creates_tap_and_keys),
+        T(test_tap_failure_reported),
+        T(test_hotplug_status_gate),
+        T(test_linux_netfront_ping_tcp),
+        T(test_windows_xenvif_ping_tcp),
+        T(test_single_queue_no_offload),
+        T(test_checksums_and_gso_at_peer),
+        T(test_gso_to_guest),
+        T(test_hostile_frontends),
+        T(test_rss_control_ring),
+        T(test_multicast_filter),
+        T(test_rx_stall_drops),
+        T(test_rate_limit_live),
+};
+
+DEFINE_SIM_TEST_MAIN_WITH("netback", tests, .needs_root = "tap devices, network namespaces");

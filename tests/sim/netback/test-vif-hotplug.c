@@ -224,22 +224,10 @@ static void test_pvbackd_ready_runs_stock_script(void **state) {
 
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
 
-int main(int argc, char **argv) {
-        const struct CMUnitTest tests[] = {
-                T(test_ready_execs_stock_script),       T(test_error_prints_hotplug_error),
-                T(test_no_answer_times_out),            T(test_offline_and_emulated_go_straight_through),
-                T(test_pvbackd_error_reaches_xl),       T(test_pvbackd_ready_runs_stock_script),
-        };
+static const struct CMUnitTest tests[] = {
+        T(test_ready_execs_stock_script),       T(test_error_prints_hotplug_error),
+        T(test_no_answer_times_out),            T(test_offline_and_emulated_go_straight_through),
+        T(test_pvbackd_error_reaches_xl),       T(test_pvbackd_ready_runs_stock_script),
+};
 
-        if (argc != 3) {
-                fprintf(stderr, "usage: %s XS-TOOL PVBACKD-VIF\n", argv[0]);
-                return 2;
-        }
-        XS_TOOL = realpath(argv[1], NULL); /* linked to from another directory */
-        SCRIPT = realpath(argv[2], NULL);
-        if (!XS_TOOL || !SCRIPT) {
-                perror(argv[1]);
-                return 2;
-        }
-        return cmocka_run_group_tests(tests, NULL, NULL);
-}
+DEFINE_SIM_TEST_MAIN_WITH("vif-hotplug", tests, .usage = "XS-TOOL PVBACKD-VIF", .paths = { &XS_TOOL, &SCRIPT });
