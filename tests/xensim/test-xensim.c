@@ -844,8 +844,6 @@ static void test_xc(void **state) {
         assert_int_equal(errno, ENOENT);
         setenv("XENSIM_DIR", saved, 1);
         free((void *) saved);
-        assert_null(xenevtchn_fdopen(NULL, 0, 0));
-        assert_int_equal(errno, EOPNOTSUPP);
 }
 
 /* ---- event channels ---- */
@@ -995,6 +993,242 @@ static void test_evtchn(void **state) {
         close(c2p[0]);
 }
 
+/* ---- event channels owned by the open file (fd store, restart) ---- */
+
+static void send_fd(int sock, int fd) {
+        char c = 'f';
+        struct iovec iov = { &c, 1 };
+        union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+        memset(&u, 0, sizeof(u));
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+        assert_int_equal(sendmsg(sock, &mh, 0), 1);
+}
+
+static int recv_fd(int sock) {
+        char c;
+        struct iovec iov = { &c, 1 };
+        union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+        struct cmsghdr *cm;
+        int fd = -1;
+
+        if (recvmsg(sock, &mh, 0) != 1)
+                return -1;
+        cm = CMSG_FIRSTHDR(&mh);
+        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+                memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+        return fd;
+}
+
+static void assert_status(xc_interface *xc, uint32_t dom, evtchn_port_t port, uint32_t status,
+                          uint32_t rdom, evtchn_port_t rport) {
+        xc_evtchn_status_t st = { .dom = (domid_t) dom, .port = port };
+
+        assert_int_equal(xc_evtchn_status(xc, &st), 0);
+        assert_int_equal(st.status, status);
+        if (status == EVTCHNSTAT_unbound)
+                assert_int_equal(st.u.unbound.dom, rdom);
+        if (status == EVTCHNSTAT_interdomain) {
+                assert_int_equal(st.u.interdomain.dom, rdom);
+                assert_int_equal(st.u.interdomain.port, rport);
+        }
+}
+
+/* The restarted daemon, in a child: takes the fd over from the "FD store"
+ * (the socket), reads what was queued meanwhile, talks to the guest, then
+ * waits to be killed without closing anything. */
+static int fdstore_child(int sock) {
+        xenevtchn_handle *h, *h2;
+        int fd, lport;
+
+        fd = recv_fd(sock);
+        CHECK(fd >= 0);
+        /* our port's number (pvbackd would have it in its saved state);
+         * by then the guest has notified twice */
+        if (read(sock, &lport, sizeof(lport)) != sizeof(lport))
+                return 1;
+        h = xenevtchn_fdopen(NULL, fd, 0);
+        CHECK(h);
+        if (!h)
+                return 1;
+        CHECK(xenevtchn_fd(h) == fd);
+        CHECK(readable(fd, 2000) == 1);
+        CHECK(xenevtchn_pending(h) == lport);
+        errno = 0;
+        CHECK(xenevtchn_pending(h) == -1 && errno == EAGAIN);  /* one per port, masked */
+        CHECK(xenevtchn_unmask(h, (evtchn_port_t) lport) == 0);
+        CHECK(readable(fd, 2000) == 1);                          /* the second one was pending */
+        CHECK(xenevtchn_pending(h) == lport);
+        CHECK(xenevtchn_unmask(h, (evtchn_port_t) lport) == 0);
+        CHECK(readable(fd, 100) == 0);
+
+        /* a second handle over a dup: closing it leaves the binding alone */
+        h2 = xenevtchn_fdopen(NULL, dup(fd), 0);
+        CHECK(h2);
+        CHECK(xenevtchn_close(h2) == 0);
+        CHECK(xenevtchn_notify(h, (evtchn_port_t) lport) == 0);
+        xwrite(sock, &child_failures, sizeof(child_failures));
+        for (;;)
+                pause();
+}
+
+static void test_evtchn_fd_survives(void **state) {
+        xc_interface *xc = xc_interface_open(NULL, NULL, 0);
+        xenevtchn_handle *g, *xce, *xce2, *h;
+        int sv[2], rport, lport, lport2, failures = -1, status, d;
+        pid_t pid;
+
+        (void) state;
+        assert_non_null(xc);
+        assert_int_equal(xsim_domain_create(12, "g12", NULL, 4), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(sv[0]);
+                _exit(fdstore_child(sv[1]) ? 1 : 0);
+        }
+        close(sv[1]);
+
+        g = xsim_evtchn_open_as(12);
+        assert_non_null(g);
+        rport = xenevtchn_bind_unbound_port(g, 0);
+        assert_true(rport > 0);
+        assert_status(xc, 12, (evtchn_port_t) rport, EVTCHNSTAT_unbound, 0, 0);
+        xce = xenevtchn_open(NULL, 0);
+        assert_non_null(xce);
+        lport = xenevtchn_bind_interdomain(xce, 12, (evtchn_port_t) rport);
+        assert_true(lport > 0);
+        assert_status(xc, 12, (evtchn_port_t) rport, EVTCHNSTAT_interdomain, 0, (evtchn_port_t) lport);
+        assert_status(xc, 0, (evtchn_port_t) lport, EVTCHNSTAT_interdomain, 12, (evtchn_port_t) rport);
+
+        /* the fd goes to the "FD store"; our own copy closes: the binding stays */
+        send_fd(sv[0], xenevtchn_fd(xce));
+        assert_int_equal(xenevtchn_close(xce), 0);
+        assert_status(xc, 12, (evtchn_port_t) rport, EVTCHNSTAT_interdomain, 0, (evtchn_port_t) lport);
+        assert_status(xc, 0, (evtchn_port_t) lport, EVTCHNSTAT_interdomain, 12, (evtchn_port_t) rport);
+        xce2 = xenevtchn_open(NULL, 0);
+        assert_non_null(xce2);
+        assert_int_equal(xenevtchn_bind_interdomain(xce2, 12, (evtchn_port_t) rport), -1);
+        assert_int_equal(errno, EINVAL);
+
+        /* the guest's events queue up while nobody reads */
+        assert_int_equal(xenevtchn_notify(g, (evtchn_port_t) rport), 0);
+        assert_int_equal(xenevtchn_notify(g, (evtchn_port_t) rport), 0);
+        xwrite(sv[0], &lport, sizeof(lport));
+        xread(sv[0], &failures, sizeof(failures));
+        assert_int_equal(failures, 0);
+        assert_int_equal(readable(xenevtchn_fd(g), 2000), 1);
+        assert_int_equal(xenevtchn_pending(g), rport);
+        assert_int_equal(xenevtchn_unmask(g, (evtchn_port_t) rport), 0);
+
+        /* the last copy dies with the child: closed like evtchn_close() */
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status));
+        assert_status(xc, 12, (evtchn_port_t) rport, EVTCHNSTAT_unbound, 0, 0);
+        assert_status(xc, 0, (evtchn_port_t) lport, EVTCHNSTAT_closed, 0, 0);
+        assert_int_equal(xenevtchn_notify(g, (evtchn_port_t) rport), 0);      /* dropped */
+        lport2 = xenevtchn_bind_interdomain(xce2, 12, (evtchn_port_t) rport);
+        assert_true(lport2 > 0);
+        assert_status(xc, 12, (evtchn_port_t) rport, EVTCHNSTAT_interdomain, 0, (evtchn_port_t) lport2);
+        assert_int_equal(xenevtchn_notify(g, (evtchn_port_t) rport), 0);
+        assert_int_equal(readable(xenevtchn_fd(xce2), 2000), 1);
+        assert_int_equal(xenevtchn_pending(xce2), lport2);
+        assert_int_equal(xenevtchn_unmask(xce2, (evtchn_port_t) lport2), 0);
+
+        /* a dup in the same process: closing one handle keeps the binding,
+         * closing the last copy releases it at once */
+        d = dup(xenevtchn_fd(xce2));
+        assert_true(d >= 0);
+        h = xenevtchn_fdopen(NULL, d, 0);
+        assert_non_null(h);
+        assert_int_equal(xenevtchn_close(xce2), 0);
+        assert_status(xc, 12, (evtchn_port_t) rport, EVTCHNSTAT_interdomain, 0, (evtchn_port_t) lport2);
+        assert_int_equal(xenevtchn_notify(h, (evtchn_port_t) lport2), 0);
+        assert_int_equal(readable(xenevtchn_fd(g), 2000), 1);
+        assert_int_equal(xenevtchn_pending(g), rport);
+        assert_int_equal(xenevtchn_close(h), 0);
+        assert_status(xc, 12, (evtchn_port_t) rport, EVTCHNSTAT_unbound, 0, 0);
+        assert_status(xc, 0, (evtchn_port_t) lport2, EVTCHNSTAT_closed, 0, 0);
+
+        xenevtchn_close(g);
+        /* the guest's handle is gone: its port is closed, nothing to bind */
+        assert_status(xc, 12, (evtchn_port_t) rport, EVTCHNSTAT_closed, 0, 0);
+        close(sv[0]);
+        xc_interface_close(xc);
+}
+
+static void test_evtchn_fdopen_errors(void **state) {
+        char path[PATH_MAX];
+        xc_interface *xc;
+        xc_evtchn_status_t st;
+        xenevtchn_handle *xce;
+        int p[2], fd;
+
+        (void) state;
+        assert_int_equal(pipe(p), 0);
+        assert_null(xenevtchn_fdopen(NULL, p[0], 0));           /* a FIFO, not ours */
+        assert_int_equal(errno, ENOTTY);
+        fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_null(xenevtchn_fdopen(NULL, fd, 0));
+        assert_int_equal(errno, ENOTTY);
+        close(fd);
+        assert_null(xenevtchn_fdopen(NULL, fd, 0));             /* closed */
+        assert_int_equal(errno, EBADF);
+        assert_null(xenevtchn_fdopen(NULL, -1, 0));
+        assert_int_equal(errno, EBADF);
+        /* a FIFO in the state directory that is no handle's */
+        snprintf(path, sizeof(path), "%s/evtchn-0-1", dir);
+        assert_int_equal(mkfifo(path, 0600), 0);
+        fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_null(xenevtchn_fdopen(NULL, fd, 0));
+        assert_int_equal(errno, ENOTTY);
+        close(fd);
+        /* a real one, but with flags */
+        xce = xenevtchn_open(NULL, 0);
+        assert_non_null(xce);
+        assert_null(xenevtchn_fdopen(NULL, xenevtchn_fd(xce), XENEVTCHN_NO_CLOEXEC));
+        assert_int_equal(errno, EINVAL);
+        xenevtchn_close(xce);
+        close(p[0]);
+        close(p[1]);
+
+        /* xc_evtchn_status: bad port, no such domain, other domains for domUs */
+        xc = xc_interface_open(NULL, NULL, 0);
+        assert_non_null(xc);
+        st = (xc_evtchn_status_t) { .dom = 0, .port = 99999 };
+        assert_int_equal(xc_evtchn_status(xc, &st), -1);
+        assert_int_equal(errno, EINVAL);
+        st = (xc_evtchn_status_t) { .dom = 44, .port = 1 };
+        assert_int_equal(xc_evtchn_status(xc, &st), -1);
+        assert_int_equal(errno, ESRCH);
+        st = (xc_evtchn_status_t) { .dom = DOMID_SELF, .port = 0 };
+        assert_int_equal(xc_evtchn_status(xc, &st), 0);
+        assert_int_equal(st.status, EVTCHNSTAT_closed);
+        xc_interface_close(xc);
+        assert_int_equal(xsim_domain_create(12, "g12", NULL, 4), 0);
+        setenv("XENSIM_DOMID", "12", 1);
+        xc = xc_interface_open(NULL, NULL, 0);
+        unsetenv("XENSIM_DOMID");
+        assert_non_null(xc);
+        st = (xc_evtchn_status_t) { .dom = 0, .port = 1 };
+        assert_int_equal(xc_evtchn_status(xc, &st), -1);
+        assert_int_equal(errno, EPERM);
+        st = (xc_evtchn_status_t) { .dom = DOMID_SELF, .port = 1 };
+        assert_int_equal(xc_evtchn_status(xc, &st), 0);
+        assert_int_equal(st.status, EVTCHNSTAT_closed);
+        xc_interface_close(xc);
+}
+
 /* ---- lifecycle ---- */
 
 static void test_parent_death(void **state) {
@@ -1052,6 +1286,8 @@ int main(int argc, char **argv) {
                 cmocka_unit_test_setup_teardown(test_zombie, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_xc, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_evtchn, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_evtchn_fd_survives, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_evtchn_fdopen_errors, setup, teardown),
                 cmocka_unit_test(test_parent_death),
         };
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* libxenctrl replacement: just enough to enumerate domains. */
+/* libxenctrl replacement: just enough to enumerate domains and query event
+ * channels. */
 #include <string.h>
 #include <xenctrl.h>
 
@@ -88,4 +89,22 @@ int xc_domain_getinfolist(xc_interface *xch, uint32_t first_domain, unsigned int
         }
         xsim_unlock(&t->lock);
         return (int) n;
+}
+
+/* EVTCHNOP_status: dom0 may ask about any domain's ports, others about their
+ * own (DOMID_SELF or their id).  A port whose owner's fd is gone reads as
+ * Xen would show it after evtchn_close(): closed, its peer unbound. */
+int xc_evtchn_status(xc_interface *xch, xc_evtchn_status_t *status) {
+        int r;
+
+        if (!xch || !status) {
+                errno = EINVAL;
+                return -1;
+        }
+        r = xsim_evtchn_status(xch->domid, status);
+        if (r < 0) {
+                errno = -r;
+                return -1;
+        }
+        return 0;
 }

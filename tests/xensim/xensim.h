@@ -37,7 +37,17 @@
  *     port is masked until xenevtchn_unmask(); further notifications only
  *     set it pending; unmask re-delivers a pending port.  xenevtchn_fd() is
  *     O_NONBLOCK; xenevtchn_pending() returns -1/EAGAIN when nothing is
- *     queued.  xenevtchn_fdopen() fails with EOPNOTSUPP.
+ *     queued.
+ *   - Bindings belong to the open file behind xenevtchn_fd(), as with the
+ *     Linux device: they live while any copy of that fd does (dup, fork,
+ *     SCM_RIGHTS, systemd's FD store), events keep being queued on it, and
+ *     xenevtchn_fdopen() of a copy gives a handle owning the same ports
+ *     (EINVAL with flags, EBADF for a closed fd, ENOTTY for an fd that is
+ *     not an event channel handle's).  xenevtchn_close() closes its own fd;
+ *     when the last copy goes (also by a process dying), every port bound on
+ *     it is closed like Xen's evtchn_close(): an interdomain peer becomes
+ *     unbound for its old remote domain again (the guest is not told).
+ *   - xc_evtchn_status() reports a port as EVTCHNOP_status does.
  *   - @introduceDomain / @releaseDomain events carry no domid and are only
  *     delivered to dom0 watchers.
  */

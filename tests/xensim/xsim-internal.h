@@ -82,9 +82,10 @@ struct xsim_port {
         uint32_t remote_dom;
         uint32_t remote_port;
         uint8_t pending, masked, pad[2];
-        uint32_t owner_pid;       /* names the owner's FIFO */
+        uint32_t owner_pid;       /* names the owner's FIFO (its opener's pid) */
         uint32_t pad2;
-        uint64_t owner_id;        /* unique handle id, 0 = none */
+        uint64_t owner_id;        /* unique handle id, 0 = none; owned while any
+                                   * copy of the handle's fd lives (evtchn.c) */
 };
 
 #define XSIM_DOM_MAGIC 0x58534d44u
@@ -146,10 +147,12 @@ void xsim_unlock_pair(struct xsim_dom *a, struct xsim_dom *b);
 void xsim_caches_reset(void);
 
 /* evtchn.c */
-void xsim_wake(uint32_t owner_pid, uint64_t owner_id, uint32_t port);
+void xsim_wake(uint32_t domid, uint32_t owner_pid, uint64_t owner_id, uint32_t port);
 void xsim_evtchn_reset(void);
 int xsim_evtchn_close_domain(uint32_t domid);
 struct xenevtchn_handle *xsim_evtchn_open(uint32_t domid, unsigned flags);
+/* EVTCHNOP_status for a caller in domain `caller`; negative errno on failure. */
+int xsim_evtchn_status(uint32_t caller, evtchn_status_t *st);
 
 /* xs-client.c */
 struct xs_handle *xsim_xs_open(uint32_t domid);
