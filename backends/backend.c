@@ -209,7 +209,8 @@ int backend_new(sd_event *e, PvbackdConfig *config, const BackendClass *const *c
                 r = log_error_errno(negative_errno(), "Failed to open the grant table device: %m");
                 goto fail;
         }
-        r = evtchn_dispatcher_new(e, b->config.evtchn_rate_limit, b->config.evtchn_rate_interval_ms, &b->evtchn);
+        r = evtchn_dispatcher_new(e, b->xc, b->config.evtchn_rate_limit, b->config.evtchn_rate_interval_ms,
+                                  &b->evtchn);
         if (r < 0) {
                 log_error_errno(r, "Failed to open the event channel device: %m");
                 goto fail;
@@ -316,6 +317,8 @@ Backend *backend_free(Backend *b) {
         if (!b)
                 return NULL;
         b->exiting = true;
+        /* A restart: the next process takes the bindings over. */
+        evtchn_dispatcher_keep_bindings(b->evtchn);
         while ((dom = LIST_FIRST(&b->domain_list)))
                 while ((d = LIST_FIRST(&dom->devices))) {
                         bool last = dom->n_devices == 1;

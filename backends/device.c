@@ -341,6 +341,7 @@ int xenbus_device_do_connect(XenbusDevice *d) {
         r = d->class->connect(d, &pub);
         if (r < 0) {
                 xs_batch_done(&pub);
+                xenbus_device_record_drop(d, false);
                 log_dev_full(d, LOG_ERR, r, "Failed to connect: %s", d->error ?: "connect failed");
                 write_error_node(d, r);
                 d->failed = true;
@@ -361,18 +362,67 @@ int xenbus_device_do_connect(XenbusDevice *d) {
         return r;
 }
 
+/* The device is Connected in XenStore and an earlier process left its
+ * record: set it up as probe() and connect() would, the class taking the
+ * rings as they are, with no XenStore write a frontend could see. The
+ * frontend may have moved meanwhile; the state machine then takes over. */
+void xenbus_device_reattach(XenbusDevice *d) {
+        XsBatch scratch = {};
+        int r;
+
+        d->state = XenbusStateConnected;
+        d->reattaching = true;
+        if (d->refused)
+                r = -EINVAL;
+        else {
+                r = d->class->probe(d, &scratch);
+                xs_batch_done(&scratch);
+                if (r == PROBE_READY)
+                        d->setup_ready = true;
+                else if (r == PROBE_PENDING && d->class->backend_changed && d->class->watched_backend_nodes)
+                        for (const char *const *n = d->class->watched_backend_nodes; *n && !d->setup_failed; n++)
+                                d->class->backend_changed(d, *n); /* the nodes are there already */
+        }
+        if (r >= 0 && (!d->setup_ready || d->setup_failed || (d->class->can_connect && !d->class->can_connect(d))))
+                r = xenbus_device_set_error(d, -EAGAIN, "%s", d->error ?: "the device's set-up is not complete");
+        if (r >= 0) {
+                /* The device's properties are written again (a new pty's
+                 * tty, the size now); the state, which the frontend follows,
+                 * is not. */
+                r = d->class->connect(d, &scratch);
+                if (r >= 0 && (r = xenbus_device_publish(d, &scratch)) < 0)
+                        xenbus_device_set_error(d, r, "cannot publish the device's properties");
+                xs_batch_done(&scratch);
+        }
+        d->reattaching = false;
+        if (r < 0) {
+                xenbus_device_record_drop(d, false);
+                log_dev_full(d, LOG_ERR, r, "Cannot re-attach, closing the device: %s",
+                             d->error ?: "re-attach failed");
+                write_error_node(d, r);
+                d->failed = true;
+        } else {
+                d->connected = true;
+                log_dev_info(d, "Re-attached to the live rings");
+        }
+        xenbus_device_update(d);
+}
+
 int xenbus_device_do_disconnect(XenbusDevice *d) {
         int r;
 
         teardown_cancel(d);
-        if (!d->connected)
+        if (!d->connected) {
+                xenbus_device_record_drop(d, false);
                 return 0;
+        }
         r = d->class->disconnect ? d->class->disconnect(d) : 0;
         if (r > 0) {
                 d->draining = true;
                 return 1;
         }
         d->connected = false;
+        xenbus_device_record_drop(d, false);
         log_dev_debug(d, "Disconnected");
         return 0;
 }
@@ -382,6 +432,7 @@ void xenbus_device_drained(XenbusDevice *d) {
                 return;
         d->draining = false;
         d->connected = false;
+        xenbus_device_record_drop(d, false);
         log_dev_debug(d, "Disconnected after draining");
         if (!d->released)
                 xenbus_device_update(d);
@@ -494,6 +545,9 @@ void xenbus_device_release(XenbusDevice *d, bool write_closed) {
                 d->class->release(d);
         d->data = NULL;
         d->connected = d->draining = false;
+        /* Exiting, the record stays for the next process; a device that
+         * went (domain gone, directory removed) needs it no more. */
+        xenbus_device_record_drop(d, b->exiting);
         if (write_closed && d->state != XenbusStateClosed) {
                 XsBatch pub = {};
                 xs_batch_printf(&pub, d->backend_path, "state", "%d", XenbusStateClosed);

@@ -126,12 +126,14 @@ static void device_discover(Backend *b, const BackendClass *c, const char *backe
                 return;
         if (state == XenbusStateClosing)
                 return answer_untracked_detach(b, backend_path);
-        if (state == XenbusStateConnected || state == XenbusStateInitialised) {
-                log_warning("%s was connected by an earlier pvbackd; re-attaching to live rings is not supported "
-                            "yet, leaving it alone", backend_path);
+        if (state == XenbusStateConnected && !xenbus_record_exists(c, domid, devid)) {
+                /* Connected by a process whose record is gone (a reboot of
+                 * dom0 cannot be it: the guest would be gone too). */
+                log_warning("%s was connected by an earlier backend that left no record to re-attach from; "
+                            "leaving it alone", backend_path);
                 return;
         }
-        if (state != XenbusStateInitialising && state != XenbusStateInitWait)
+        if (state != XenbusStateInitialising && state != XenbusStateInitWait && state != XenbusStateConnected)
                 return;
 
         r = xenbus_domain_get(b, domid, &dom);
@@ -166,7 +168,10 @@ static void device_discover(Backend *b, const BackendClass *c, const char *backe
                 d->frontend_state = r < 0 ? XenbusStateInitialising : (XenbusState) r;
         }
         backend_status_changed(b);
-        xenbus_device_update(d);
+        if (state == XenbusStateConnected)
+                xenbus_device_reattach(d);
+        else
+                xenbus_device_update(d);
         xenbus_device_watch(d);
 }
 

@@ -1,15 +1,39 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <fcntl.h>
 #include <sys/queue.h>
+#include <xenctrl.h>
 #include <xenevtchn.h>
 
 #include "evtchn.h"
+#include "fdstore.h"
 #include "log.h"
+#include "state.h"
 
 /* Ports handled per wake-up before other sources get a turn. */
 #define EVTCHN_PORTS_PER_DISPATCH 64
 /* Highest port number accepted from the evtchn device (FIFO ABI limit). */
 #define EVTCHN_PORT_MAX (1u << 17)
+/* How long a restarted daemon keeps the earlier process's bindings for the
+ * devices and consoles that take them over; then the rest are unbound. */
+#define EVTCHN_ADOPT_USEC (30 * 1000000ull)
+
+#define EVTCHN_FDNAME "evtchn"
+#define EVTCHN_TABLE_KIND 0x65766331u /* "evc1" */
+
+/* What is bound on the evtchn fd, which outlives the process in the FD
+ * store: no ioctl lists a file's ports, so the table says, by local port.
+ * A bind in progress is noted first: a crash before its entry is written
+ * leaves a binding that only the guest's side can name (xc_evtchn_status). */
+typedef struct EvtchnSlot {
+        uint32_t domid_plus1; /* 0: free */
+        uint32_t remote_port;
+} EvtchnSlot;
+
+typedef struct EvtchnTable {
+        StateHeader h;
+        uint32_t pending_domid_plus1, pending_remote_port;
+        EvtchnSlot slot[EVTCHN_PORT_MAX];
+} EvtchnTable;
 
 struct EvtchnPort {
         EvtchnDispatcher *ed;
@@ -26,7 +50,14 @@ struct EvtchnPort {
 struct EvtchnDispatcher {
         sd_event *event;
         xenevtchn_handle *xce;
-        sd_event_source *io, *timer, *kick;
+        xc_interface *xc;
+        StateFile table_file;
+        EvtchnTable *table;   /* NULL without a runtime directory: nothing outlives us */
+        bool restored;        /* the fd came back from the FD store: its bindings are live */
+        bool in_store;        /* the service manager holds a copy of the fd */
+        bool keep_bindings;   /* exiting with the fd stored: leave everything bound */
+        unsigned n_adoptable; /* restored bindings no one has taken over yet */
+        sd_event_source *io, *timer, *kick, *adopt_timer;
         EvtchnPort **ports;
         size_t n_ports;
         unsigned rate_limit;
@@ -172,7 +203,99 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         return 0;
 }
 
-int evtchn_dispatcher_new(sd_event *e, unsigned rate_limit, unsigned interval_ms, EvtchnDispatcher **ret) {
+/* A bind the earlier process had started when it died: find its port
+ * from the guest's side, so that it can be adopted or unbound. */
+static void table_resolve_pending(EvtchnDispatcher *ed) {
+        EvtchnTable *t = ed->table;
+        xc_evtchn_status_t st;
+
+        if (!t->pending_domid_plus1)
+                return;
+        st = (xc_evtchn_status_t) { .dom = (domid_t) (t->pending_domid_plus1 - 1), .port = t->pending_remote_port };
+        if (ed->xc && xc_evtchn_status(ed->xc, &st) == 0 && st.status == EVTCHNSTAT_interdomain &&
+            st.u.interdomain.dom == 0 && st.u.interdomain.port > 0 && st.u.interdomain.port < EVTCHN_PORT_MAX &&
+            !t->slot[st.u.interdomain.port].domid_plus1)
+                t->slot[st.u.interdomain.port] =
+                        (EvtchnSlot) { .domid_plus1 = t->pending_domid_plus1, .remote_port = t->pending_remote_port };
+        t->pending_domid_plus1 = t->pending_remote_port = 0;
+}
+
+/* The earlier process's bindings that nothing took over: a guest that went
+ * meanwhile, a console no longer served. */
+static int on_adopt_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        EvtchnDispatcher *ed = userdata;
+
+        (void) s;
+        (void) usec;
+        for (uint32_t port = 1; port < EVTCHN_PORT_MAX && ed->n_adoptable > 0; port++) {
+                EvtchnSlot *slot = &ed->table->slot[port];
+                if (!slot->domid_plus1 || (port < ed->n_ports && ed->ports[port]))
+                        continue;
+                log_info("Unbinding event channel %u (domain %u port %u): nothing took it over", port,
+                         slot->domid_plus1 - 1, slot->remote_port);
+                (void) xenevtchn_unbind(ed->xce, port);
+                *slot = (EvtchnSlot) {};
+                ed->n_adoptable--;
+        }
+        ed->n_adoptable = 0;
+        return 0;
+}
+
+static int dispatcher_open(EvtchnDispatcher *ed) {
+        int stored = fdstore_take(EVTCHN_FDNAME), r;
+        bool table_restored = false;
+
+        if (stored >= 0) {
+                ed->xce = xenevtchn_fdopen(NULL, stored, 0);
+                if (ed->xce)
+                        ed->restored = ed->in_store = true;
+                else {
+                        log_warning_errno(negative_errno(), "Cannot use the stored event channel device: %m");
+                        fdstore_remove(EVTCHN_FDNAME);
+                        close(stored);
+                }
+        }
+        if (!ed->xce) {
+                ed->xce = xenevtchn_open(NULL, 0);
+                if (!ed->xce)
+                        return negative_errno();
+                r = fdstore_put(EVTCHN_FDNAME, xenevtchn_fd(ed->xce));
+                if (r < 0)
+                        log_warning_errno(r, "Cannot keep the event channel device in the service manager's "
+                                             "store; a crash will close every guest's event channels: %m");
+                ed->in_store = r == 0 && fdstore_available();
+        }
+
+        r = state_file_open("evtchn", EVTCHN_TABLE_KIND, sizeof(EvtchnTable), ed->restored, &ed->table_file,
+                            &table_restored);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot keep the table of event channels in %s: %m", state_dir());
+                return 0;
+        }
+        ed->table = ed->table_file.addr;
+        if (!ed->restored)
+                return 0;
+        if (!table_restored) {
+                log_warning("The stored event channel device came back without its table: its bindings cannot "
+                            "be taken over");
+                return 0;
+        }
+        table_resolve_pending(ed);
+        for (uint32_t port = 1; port < EVTCHN_PORT_MAX; port++)
+                if (ed->table->slot[port].domid_plus1)
+                        ed->n_adoptable++;
+        if (ed->n_adoptable > 0) {
+                log_info("Taking over %u event channels from the earlier process", ed->n_adoptable);
+                r = sd_event_add_time_relative(ed->event, &ed->adopt_timer, CLOCK_MONOTONIC, EVTCHN_ADOPT_USEC, 0,
+                                               on_adopt_timeout, ed);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int evtchn_dispatcher_new(sd_event *e, xc_interface *xc, unsigned rate_limit, unsigned interval_ms,
+                          EvtchnDispatcher **ret) {
         EvtchnDispatcher *ed;
         int fd, r;
 
@@ -180,15 +303,14 @@ int evtchn_dispatcher_new(sd_event *e, unsigned rate_limit, unsigned interval_ms
         if (!ed)
                 return -ENOMEM;
         ed->event = sd_event_ref(e);
+        ed->xc = xc;
         LIST_INIT(&ed->throttled);
         LIST_INIT(&ed->kicked);
         evtchn_dispatcher_set_rate_limit(ed, rate_limit, interval_ms);
 
-        ed->xce = xenevtchn_open(NULL, 0);
-        if (!ed->xce) {
-                r = negative_errno();
+        r = dispatcher_open(ed);
+        if (r < 0)
                 goto fail;
-        }
         fd = xenevtchn_fd(ed->xce);
         /* Non-blocking, so that xenevtchn_pending() says EAGAIN when drained. */
         if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
@@ -214,6 +336,12 @@ fail:
         return r;
 }
 
+void evtchn_dispatcher_keep_bindings(EvtchnDispatcher *ed) {
+        /* Only a stored fd keeps them: ours closes with the process. */
+        if (ed)
+                ed->keep_bindings = ed->in_store;
+}
+
 EvtchnDispatcher *evtchn_dispatcher_free(EvtchnDispatcher *ed) {
         if (!ed)
                 return NULL;
@@ -224,8 +352,10 @@ EvtchnDispatcher *evtchn_dispatcher_free(EvtchnDispatcher *ed) {
         sd_event_source_disable_unref(ed->io);
         sd_event_source_disable_unref(ed->timer);
         sd_event_source_disable_unref(ed->kick);
+        sd_event_source_disable_unref(ed->adopt_timer);
         if (ed->xce)
                 xenevtchn_close(ed->xce);
+        state_file_close(&ed->table_file, false);
         sd_event_unref(ed->event);
         free(ed);
         return NULL;
@@ -236,37 +366,81 @@ void evtchn_dispatcher_set_rate_limit(EvtchnDispatcher *ed, unsigned rate_limit,
         ed->interval_usec = (uint64_t) (interval_ms ?: 1) * 1000u;
 }
 
+static int ports_reserve(EvtchnDispatcher *ed, uint32_t port) {
+        size_t n;
+        EvtchnPort **a;
+
+        if (port < ed->n_ports)
+                return 0;
+        n = MAX((size_t) port + 1, ed->n_ports * 2);
+        a = reallocarray(ed->ports, n, sizeof *a);
+        if (!a)
+                return -ENOMEM;
+        memset(a + ed->n_ports, 0, (n - ed->n_ports) * sizeof *a);
+        ed->ports = a;
+        ed->n_ports = n;
+        return 0;
+}
+
+/* An earlier process's binding of the same guest port, nobody's yet. */
+static int find_adoptable(EvtchnDispatcher *ed, uint32_t domid, uint32_t remote_port) {
+        if (ed->n_adoptable == 0)
+                return -ENOENT;
+        for (uint32_t port = 1; port < EVTCHN_PORT_MAX; port++) {
+                const EvtchnSlot *slot = &ed->table->slot[port];
+                if (slot->domid_plus1 == domid + 1 && slot->remote_port == remote_port &&
+                    (port >= ed->n_ports || !ed->ports[port]))
+                        return (int) port;
+        }
+        return -ENOENT;
+}
+
 int evtchn_bind(EvtchnDispatcher *ed, uint32_t domid, uint32_t remote_port, evtchn_handler_t handler,
                 void *userdata, EvtchnPort **ret) {
         xenevtchn_port_or_error_t port;
+        bool adopted = false;
         EvtchnPort *p;
+        int r;
 
-        port = xenevtchn_bind_interdomain(ed->xce, domid, remote_port);
-        if (port < 0)
-                return negative_errno();
-        if ((uint32_t) port >= EVTCHN_PORT_MAX) {
-                xenevtchn_unbind(ed->xce, (evtchn_port_t) port);
-                return -ERANGE;
-        }
-        if ((size_t) port >= ed->n_ports) {
-                size_t n = MAX((size_t) port + 1, ed->n_ports * 2);
-                EvtchnPort **a = reallocarray(ed->ports, n, sizeof *a);
-                if (!a) {
-                        xenevtchn_unbind(ed->xce, (evtchn_port_t) port);
-                        return -ENOMEM;
+        port = find_adoptable(ed, domid, remote_port);
+        if (port > 0) {
+                adopted = true;
+                ed->n_adoptable--;
+        } else {
+                if (ed->table) {
+                        ed->table->pending_domid_plus1 = domid + 1;
+                        ed->table->pending_remote_port = remote_port;
                 }
-                memset(a + ed->n_ports, 0, (n - ed->n_ports) * sizeof *a);
-                ed->ports = a;
-                ed->n_ports = n;
+                port = xenevtchn_bind_interdomain(ed->xce, domid, remote_port);
+                if (port < 0)
+                        return negative_errno();
+                if ((uint32_t) port >= EVTCHN_PORT_MAX) {
+                        xenevtchn_unbind(ed->xce, (evtchn_port_t) port);
+                        return -ERANGE;
+                }
+                if (ed->table) {
+                        ed->table->slot[port] = (EvtchnSlot) { .domid_plus1 = domid + 1, .remote_port = remote_port };
+                        ed->table->pending_domid_plus1 = ed->table->pending_remote_port = 0;
+                }
         }
-        p = calloc(1, sizeof *p);
+        r = ports_reserve(ed, (uint32_t) port);
+        p = r < 0 ? NULL : calloc(1, sizeof *p);
         if (!p) {
                 xenevtchn_unbind(ed->xce, (evtchn_port_t) port);
+                if (ed->table)
+                        ed->table->slot[port] = (EvtchnSlot) {};
                 return -ENOMEM;
         }
         *p = (EvtchnPort) { .ed = ed, .local_port = (uint32_t) port, .domid = domid, .remote_port = remote_port,
                             .handler = handler, .userdata = userdata };
         ed->ports[port] = p;
+        if (adopted) {
+                /* It may have been delivered to the earlier process and left
+                 * masked; whatever it signalled is looked at now. */
+                (void) xenevtchn_unmask(ed->xce, (evtchn_port_t) port);
+                evtchn_port_kick(p);
+                log_debug("Took over event channel %d (domain %u port %u)", port, domid, remote_port);
+        }
         *ret = p;
         return 0;
 }
@@ -278,8 +452,12 @@ void evtchn_unbind(EvtchnPort *p) {
                 return;
         ed = p->ed;
         ed->ports[p->local_port] = NULL;
-        if (xenevtchn_unbind(ed->xce, p->local_port) < 0)
-                log_debug("Failed to unbind event channel %u: %m", p->local_port);
+        if (!ed->keep_bindings) {
+                if (xenevtchn_unbind(ed->xce, p->local_port) < 0)
+                        log_debug("Failed to unbind event channel %u: %m", p->local_port);
+                if (ed->table)
+                        ed->table->slot[p->local_port] = (EvtchnSlot) {};
+        }
         if (p->in_handler) {
                 p->dead = true; /* freed when the handler returns */
                 return;

@@ -164,7 +164,7 @@ static int take_edge(XenbusDevice *d, XenbusState next) {
 void xenbus_device_update(XenbusDevice *d) {
         /* Every path in the table is at most three edges long; the bound only
          * guards against a bug turning into a busy loop. */
-        for (unsigned steps = 0; steps < 8 && !d->released && !d->draining; steps++) {
+        for (unsigned steps = 0; steps < 8 && !d->released && !d->draining && !d->reattaching; steps++) {
                 XenbusState target = xenbus_target_state(d);
                 XenbusState next;
                 int r;

@@ -8,6 +8,8 @@
 #include <stdarg.h>
 #include <sys/queue.h>
 
+#include "record.h"
+#include "state.h"
 #include "xenbus.h"
 
 #define BACKEND_ROOT "/local/domain/0/backend"
@@ -48,7 +50,9 @@ struct XenbusDevice {
         bool connected;             /* data path up (rings mapped) */
         bool draining;              /* class finishing in-flight work */
         bool refused;               /* invalid toolstack config: never probed or connected */
+        bool reattaching;           /* taking over from an earlier process (restart/record.c) */
         bool released;
+        StateFile record;           /* while connected: what a restarted daemon needs */
         char *error;                /* last failure, for hotplug-error */
         RateLimit ratelimit;        /* for messages the guest can provoke */
 
@@ -88,6 +92,11 @@ struct Backend {
         bool exiting;
 };
 
+/* restart/record.c: the record file of a connected device. */
+bool xenbus_record_exists(const BackendClass *c, uint32_t domid, uint32_t devid);
+/* Forgets the record; keep_file leaves it for the next process. */
+void xenbus_device_record_drop(XenbusDevice *d, bool keep_file);
+
 /* backend.c: the class table and the daemon-wide status. */
 size_t backend_class_index(const Backend *b, const BackendClass *c);
 void backend_status_changed(Backend *b);
@@ -99,6 +108,8 @@ XenbusDevice *xenbus_device_find(Backend *b, const char *backend_path);
 XenbusDevice *xenbus_device_find_serial(Backend *b, uint64_t serial);
 void xenbus_device_vset_error(XenbusDevice *d, const char *fmt, va_list ap);
 int xenbus_device_read_frontend_state(XenbusDevice *d);
+/* Takes over a device an earlier process left Connected, from its record. */
+void xenbus_device_reattach(XenbusDevice *d);
 /* Watches the frontend's state node and the class's frontend nodes. */
 void xenbus_device_watch(XenbusDevice *d);
 void xenbus_device_frontend_changed(XenbusDevice *d);

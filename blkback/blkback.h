@@ -18,6 +18,7 @@
 
 #include "evtchn.h"
 #include "grant.h"
+#include "record.h"
 #include "xenbus.h"
 
 #define BLK_SECTOR_SIZE 512u
@@ -137,6 +138,54 @@ typedef enum BlkStage {
 
 typedef struct BlkQueue BlkQueue;
 
+/* ---- surviving a restart (shadow.c) ----
+ *
+ * Responses on a blkif ring are out of order and overwrite request slots, so
+ * the ring alone cannot tell a restarted daemon which requests were taken
+ * and not answered. Each queue keeps a shadow of them in the device's record
+ * (a shared file that outlives the process): an entry is written when a
+ * request is taken, marked ANSWERED with its response index before the
+ * response is written, and freed once that response is published. */
+
+enum {
+        BLK_SHADOW_FREE,
+        BLK_SHADOW_TAKEN,    /* taken off the ring, not answered */
+        BLK_SHADOW_ANSWERED, /* response written at rsp_idx, maybe not published */
+};
+
+typedef struct BlkShadow {
+        uint8_t state;
+        uint8_t operation, op, discard_flag;
+        uint16_t nr_segments;
+        uint16_t reserved;
+        uint32_t req_idx; /* the ring index it was taken from */
+        uint32_t rsp_idx; /* ANSWERED: where its response went */
+        uint64_t id, sector, nr_sectors;
+        union {
+                struct {
+                        uint32_t gref;
+                        uint8_t first_sect, last_sect;
+                } seg[BLKIF_MAX_SEGMENTS_PER_REQUEST];
+                uint32_t indirect_grefs[BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST];
+        };
+} BlkShadow;
+
+typedef struct BlkQueueRecord {
+        uint32_t ring_refs[1u << RING_PAGE_ORDER_MAX];
+        uint32_t remote_port;
+        uint32_t req_cons;   /* every request before it is in the shadow or answered */
+        uint32_t rsp_pushed; /* rsp_prod as last published */
+        uint32_t reserved;
+} BlkQueueRecord;
+
+/* The class's area of the device record. */
+typedef struct BlkRecord {
+        uint32_t n_queues, order, abi, persistent, ring_size;
+        uint32_t reserved[3];
+        BlkQueueRecord queues[BLK_MAX_QUEUES];
+        BlkShadow shadow[]; /* ring_size per queue */
+} BlkRecord;
+
 typedef struct BlkRequest {
         BlkQueue *queue;
         struct iocb iocb;
@@ -151,6 +200,7 @@ typedef struct BlkRequest {
         uint64_t sector;     /* in 512-byte units */
         uint64_t nr_sectors;
         uint16_t nr_segments;
+        uint16_t shadow;     /* its entry in the queue's shadow */
         GrantMapping map;    /* the data pages, when mapped (unmapped before the response) */
         uint32_t indirect_grefs[BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST];
         LIST_ENTRY(BlkRequest) link; /* in flight, per device */
@@ -177,6 +227,15 @@ struct BlkQueue {
         unsigned n_free, n_allocated, max_pages;
         void *indirect_buf;    /* BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST pages */
         BlkPersistentTable persistent; /* when the frontend uses persistent grants */
+        /* the shadow (shadow.c) */
+        BlkQueueRecord *rec;
+        BlkShadow *shadow;        /* ring_size entries, in the record */
+        uint16_t *shadow_free;    /* free entries, a stack */
+        unsigned n_shadow_free;
+        uint16_t *answered;       /* ANSWERED since the last push */
+        unsigned n_answered;
+        uint16_t *replay;         /* taken by an earlier process, to run again in ring order */
+        unsigned n_replay, replay_next;
 };
 
 /* Maps and initialises the back ring of q for its ABI. */
@@ -186,11 +245,17 @@ void blk_ring_detach(BlkQueue *q);
  * beyond the ring. */
 int blk_ring_pending(BlkQueue *q);
 /* Copies the next request out of the shared ring once, into out (which
- * holds BLKIF_MAX_SEGMENTS_PER_REQUEST segments) and advances req_cons. */
-void blk_ring_take(BlkQueue *q, BlkRequest *out, uint32_t *indirect_nr);
-void blk_ring_respond(BlkQueue *q, uint64_t id, uint8_t operation, int16_t status);
+ * holds BLKIF_MAX_SEGMENTS_PER_REQUEST segments) and advances req_cons;
+ * *ret_idx is the ring index it came from. */
+void blk_ring_take(BlkQueue *q, BlkRequest *out, uint32_t *ret_idx);
+/* Answers the request of shadow entry slot. */
+void blk_ring_respond(BlkQueue *q, unsigned slot, uint64_t id, uint8_t operation, int16_t status);
 /* Pushes responses; true if the frontend must be notified. */
 bool blk_ring_push(BlkQueue *q);
+/* The shared indices, read once (guest-written), and the private ones set
+ * to what a restarted daemon recovered. */
+void blk_ring_shared_indices(BlkQueue *q, uint32_t *ret_req_prod, uint32_t *ret_rsp_prod);
+void blk_ring_resume(BlkQueue *q, uint32_t req_cons, uint32_t rsp_prod_pvt);
 /* True if requests arrived since (RING_FINAL_CHECK_FOR_REQUESTS). */
 bool blk_ring_final_check(BlkQueue *q);
 
@@ -248,6 +313,21 @@ typedef struct Blkback {
         bool logged_buffered;
         BlkStats stats;
 } Blkback;
+
+/* shadow.c. start(): the record of a connect (expected: what the frontend
+ * wrote this time), made anew, or -- while the core re-attaches the device --
+ * checked against the earlier process's and recovered: the rings resume at
+ * its indices and what it had taken and not answered runs again. */
+int blk_shadow_start(Blkback *bb, const BlkRecord *expected);
+void blk_shadow_stop(Blkback *bb);
+/* A request just taken from ring index idx: its entry, or -ENOSPC when more
+ * requests are unanswered than the ring holds (a broken frontend). */
+int blk_shadow_take(BlkQueue *q, const BlkRequest *r, uint32_t idx);
+/* The next request an earlier process took and did not answer, if any. */
+bool blk_shadow_replay(BlkQueue *q, BlkRequest *out, unsigned *ret_slot);
+void blk_shadow_answer(BlkQueue *q, unsigned slot, uint32_t rsp_idx);
+/* The responses up to rsp_prod are published: their entries are free. */
+void blk_shadow_published(BlkQueue *q, uint32_t rsp_prod);
 
 /* resize.c: growth of the backing store published as `sectors`. Regular
  * files are watched with inotify (coalesced); block devices are re-checked

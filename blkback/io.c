@@ -112,7 +112,7 @@ static void request_complete(BlkRequest *r) {
          * (Windows does): unmap first. */
         xenbus_unmap_grants(q->bb->dev, &r->map);
         if (q->back_ring)
-                blk_ring_respond(q, r->id, response_operation(r), r->status);
+                blk_ring_respond(q, r->shadow, r->id, response_operation(r), r->status);
         if (r == q->barrier) {
                 q->barrier = NULL;
                 q->barrier_active = false;
@@ -120,14 +120,14 @@ static void request_complete(BlkRequest *r) {
         request_free(r);
 }
 
-static void bad_request(BlkQueue *q, uint64_t id, uint8_t operation, const char *why) {
+static void bad_request(BlkQueue *q, unsigned slot, uint64_t id, uint8_t operation, const char *why) {
         XenbusDevice *d = q->bb->dev;
 
         q->bb->stats.bad_req++;
         if (xenbus_device_ratelimit_ok(d))
                 log_dev_warning(d, "queue %u: bad request (operation %u, id %" PRIu64 "): %s", q->index, operation,
                                 id, why);
-        blk_ring_respond(q, id, operation, BLKIF_RSP_ERROR);
+        blk_ring_respond(q, slot, id, operation, BLKIF_RSP_ERROR);
 }
 
 static void io_error(Blkback *bb, BlkRequest *r, long res) {
@@ -441,21 +441,32 @@ void blk_queue_handler(EvtchnPort *p, void *userdata) {
                 (void) queue_fail(q, "request producer index is beyond the ring");
                 return;
         }
+        n += (int) (q->n_replay - q->replay_next); /* an earlier process's, first */
         grant_copy_init(&copy.b, xenbus_device_gnttab(bb->dev));
         for (int i = 0; i < MIN(n, BLK_BUDGET) && !q->barrier_waiting && taken_bytes < BLK_PUSH_BYTES; i++) {
                 struct {
                         BlkRequest r;
                         BlkSegment seg[BLKIF_MAX_SEGMENTS_PER_REQUEST];
                 } c = {};
-                uint32_t indirect_nr;
                 const char *why;
                 BlkRequest *r;
-                unsigned nseg;
+                unsigned nseg, slot;
 
-                blk_ring_take(q, &c.r, &indirect_nr);
+                if (!blk_shadow_replay(q, &c.r, &slot)) {
+                        uint32_t idx;
+                        int k;
+
+                        blk_ring_take(q, &c.r, &idx);
+                        k = blk_shadow_take(q, &c.r, idx);
+                        if (k < 0) {
+                                (void) queue_fail(q, "more requests unanswered than the ring holds");
+                                return;
+                        }
+                        slot = (unsigned) k;
+                }
                 why = blk_request_check(&c.r, disk_sectors, bb->max_indirect, bb->read_only);
                 if (why) {
-                        bad_request(q, c.r.id, c.r.operation, why);
+                        bad_request(q, slot, c.r.id, c.r.operation, why);
                         continue;
                 }
                 nseg = c.r.operation == BLKIF_OP_FLUSH_DISKCACHE || c.r.operation == BLKIF_OP_DISCARD
@@ -463,9 +474,10 @@ void blk_queue_handler(EvtchnPort *p, void *userdata) {
                                : c.r.nr_segments;
                 r = request_new(q, nseg);
                 if (!r) {
-                        bad_request(q, c.r.id, c.r.operation, "out of memory");
+                        bad_request(q, slot, c.r.id, c.r.operation, "out of memory");
                         continue;
                 }
+                r->shadow = (uint16_t) slot;
                 r->id = c.r.id;
                 r->operation = c.r.operation;
                 r->op = c.r.op;
@@ -488,7 +500,7 @@ void blk_queue_handler(EvtchnPort *p, void *userdata) {
                 case BLKIF_OP_INDIRECT:
                         memcpy(r->indirect_grefs, c.r.indirect_grefs, sizeof r->indirect_grefs);
                         if (fetch_indirect(q, r) < 0) {
-                                bad_request(q, r->id, r->operation, "cannot read the indirect pages");
+                                bad_request(q, slot, r->id, r->operation, "cannot read the indirect pages");
                                 request_free(r);
                                 continue;
                         }
@@ -499,7 +511,7 @@ void blk_queue_handler(EvtchnPort *p, void *userdata) {
                 }
                 why = blk_segments_check(r, disk_sectors);
                 if (why) {
-                        bad_request(q, r->id, response_operation(r), why);
+                        bad_request(q, slot, r->id, response_operation(r), why);
                         request_free(r);
                         continue;
                 }

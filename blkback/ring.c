@@ -76,11 +76,10 @@ int blk_ring_pending(BlkQueue *q) {
         return n;
 }
 
-#define CONVERT(src, out, indirect_nr)                                                            \
+#define CONVERT(src, out)                                                                         \
         do {                                                                                      \
                 (out)->operation = (src).operation;                                               \
                 (out)->op = (src).operation;                                                      \
-                *(indirect_nr) = 0;                                                               \
                 switch ((src).operation) {                                                        \
                 case BLKIF_OP_DISCARD:                                                            \
                         (out)->id = (src).discard.id;                                             \
@@ -96,7 +95,6 @@ int blk_ring_pending(BlkQueue *q) {
                         (out)->nr_segments = (src).indirect.nr_segments;                          \
                         memcpy((out)->indirect_grefs, (src).indirect.indirect_grefs,              \
                                sizeof((out)->indirect_grefs));                                    \
-                        *(indirect_nr) = (src).indirect.nr_segments;                              \
                         break;                                                                    \
                 default:                                                                          \
                         (out)->id = (src).rw.id;                                                  \
@@ -113,18 +111,20 @@ int blk_ring_pending(BlkQueue *q) {
                 }                                                                                 \
         } while (0)
 
-void blk_ring_take(BlkQueue *q, BlkRequest *out, uint32_t *indirect_nr) {
+void blk_ring_take(BlkQueue *q, BlkRequest *out, uint32_t *ret_idx) {
         RING_DISPATCH(q, r, {
                 __typeof__(*RING_GET_REQUEST(r, 0)) copy;
+                *ret_idx = r->req_cons;
                 RING_COPY_REQUEST(r, r->req_cons, &copy);
                 r->req_cons++;
-                CONVERT(copy, out, indirect_nr);
+                CONVERT(copy, out);
         });
 }
 
-void blk_ring_respond(BlkQueue *q, uint64_t id, uint8_t operation, int16_t status) {
+void blk_ring_respond(BlkQueue *q, unsigned slot, uint64_t id, uint8_t operation, int16_t status) {
         RING_DISPATCH(q, r, {
                 __typeof__(*RING_GET_RESPONSE(r, 0)) *rsp = RING_GET_RESPONSE(r, r->rsp_prod_pvt);
+                blk_shadow_answer(q, slot, r->rsp_prod_pvt);
                 rsp->id = id;
                 rsp->operation = operation;
                 rsp->status = status;
@@ -135,8 +135,25 @@ void blk_ring_respond(BlkQueue *q, uint64_t id, uint8_t operation, int16_t statu
 bool blk_ring_push(BlkQueue *q) {
         int notify = 0;
 
-        RING_DISPATCH(q, r, { RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(r, notify); });
+        RING_DISPATCH(q, r, {
+                RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(r, notify);
+                blk_shadow_published(q, r->rsp_prod_pvt);
+        });
         return notify;
+}
+
+void blk_ring_shared_indices(BlkQueue *q, uint32_t *ret_req_prod, uint32_t *ret_rsp_prod) {
+        RING_DISPATCH(q, r, {
+                *ret_req_prod = __atomic_load_n(&r->sring->req_prod, __ATOMIC_ACQUIRE);
+                *ret_rsp_prod = __atomic_load_n(&r->sring->rsp_prod, __ATOMIC_ACQUIRE);
+        });
+}
+
+void blk_ring_resume(BlkQueue *q, uint32_t req_cons, uint32_t rsp_prod_pvt) {
+        RING_DISPATCH(q, r, {
+                r->req_cons = req_cons;
+                r->rsp_prod_pvt = rsp_prod_pvt;
+        });
 }
 
 bool blk_ring_final_check(BlkQueue *q) {

@@ -290,12 +290,13 @@ void blk_unmap_queues(Blkback *bb) {
                 q->barrier_waiting = q->barrier_active = false;
                 q->barrier = NULL;
         }
+        blk_shadow_stop(bb);
         bb->n_queues = 0;
         bb->abandoned_io = false;
         bb->persistent = false;
 }
 
-static int map_queue(Blkback *bb, BlkQueue *q, const char *dir, unsigned order, BlkAbi abi) {
+static int map_queue(Blkback *bb, BlkQueue *q, const char *dir, unsigned order, BlkAbi abi, uint32_t *ret_refs) {
         XenbusDevice *d = bb->dev;
         uint32_t refs[1u << RING_PAGE_ORDER_MAX];
         unsigned n = 1u << order;
@@ -315,6 +316,7 @@ static int map_queue(Blkback *bb, BlkQueue *q, const char *dir, unsigned order, 
                                                        r == -ENOENT ? "missing" : "not a grant reference");
                 refs[i] = (uint32_t) v;
         }
+        memcpy(ret_refs, refs, n * sizeof *refs);
         r = xenbus_map_grants(d, refs, n, true, &q->ring_map);
         if (r < 0)
                 return xenbus_device_set_error(d, r, "cannot map the %u-page ring of %s: %s", n, dir,
@@ -336,6 +338,7 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
         unsigned max_order = MIN(c->max_ring_page_order, RING_PAGE_ORDER_MAX);
         unsigned max_queues = MAX(1u, MIN(c->max_queues, BLK_MAX_QUEUES));
         BlkAbi abi = BLK_ABI_NATIVE;
+        BlkRecord expected = {};
         int r;
 
         /* Fresh at every connect: a frontend may change anything across a reconnect. */
@@ -383,7 +386,7 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
                         r = xenbus_device_set_error(d, -ENOMEM, "out of memory");
                         goto fail;
                 }
-                r = map_queue(bb, q, dir, (unsigned) order, abi);
+                r = map_queue(bb, q, dir, (unsigned) order, abi, expected.queues[i].ring_refs);
                 if (r < 0)
                         goto fail;
                 if (bb->persistent && blk_persistent_init(&q->persistent, BLK_PERSISTENT_MAX_PER_QUEUE) < 0) {
@@ -396,6 +399,7 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
                                                     r == -ENOENT ? "missing" : "invalid");
                         goto fail;
                 }
+                expected.queues[i].remote_port = (uint32_t) port;
                 r = xenbus_device_bind_evtchn(d, (uint32_t) port, blk_queue_handler, q, &q->port);
                 if (r < 0) {
                         r = xenbus_device_set_error(d, r, "cannot bind event channel %" PRIu64 " of %s: %s", port,
@@ -403,6 +407,13 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
                         goto fail;
                 }
         }
+        expected.n_queues = (uint32_t) nq;
+        expected.order = (uint32_t) order;
+        expected.abi = abi;
+        expected.persistent = bb->persistent;
+        r = blk_shadow_start(bb, &expected);
+        if (r < 0)
+                goto fail;
         r = blk_io_start(bb);
         if (r < 0) {
                 r = xenbus_device_set_error(d, r, "cannot set up asynchronous I/O: %s", strerror(-r));
@@ -412,8 +423,13 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
         xs_batch_printf(pub, xenbus_device_backend_path(d), "sectors", "%" PRIu64, bb->backing.size / BLK_SECTOR_SIZE);
         log_dev_info(d, "%u queue(s), %u-page rings, protocol %s, %s%s", bb->n_queues, 1u << order,
                      protocol ?: "native", bb->backing.path, bb->persistent ? ", persistent grants" : "");
-        for (unsigned i = 0; i < bb->n_queues; i++)
+        for (unsigned i = 0; i < bb->n_queues; i++) {
                 evtchn_port_kick(bb->queues[i].port); /* requests queued before we connected */
+                /* The earlier process may have published responses and died
+                 * before it could notify: a spurious event is harmless. */
+                if (xenbus_device_reattaching(d))
+                        (void) evtchn_notify(bb->queues[i].port);
+        }
         return 0;
 fail:
         blk_io_stop(bb);

@@ -13,6 +13,7 @@
 
 #include "classes.h"
 #include "config.h"
+#include "fdstore.h"
 #include "log.h"
 #include "xenbus.h"
 
@@ -190,6 +191,10 @@ int main(int argc, char *argv[]) {
         r = sd_event_set_watchdog(e, true);
         if (r < 0)
                 log_warning_errno(r, "Failed to enable the watchdog: %m");
+
+        /* What an earlier process left in the FD store, before anything
+         * opens its own. */
+        (void) fdstore_init();
 
         r = backend_new(e, &config, pvbackd_classes, &b);
         if (r < 0)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "service.h"
 #include "xensim.h"
 
 static long now_ms(void) {
@@ -34,34 +35,11 @@ static const char *env_or_die(const char *name) {
 }
 
 bool harness_wait_notify(Harness *h, const char *want, int timeout_ms) {
-        long end = now_ms() + timeout_ms;
+        bool found = service_wait_notify(h->sm, want, timeout_ms);
 
-        for (;;) {
-                struct pollfd p = { .fd = h->notify_fd, .events = POLLIN };
-                char buf[1024];
-                long left = end - now_ms();
-                ssize_t n;
-
-                if (left < 0 || poll(&p, 1, (int) left) <= 0)
-                        return false;
-                n = recv(h->notify_fd, buf, sizeof buf - 1, 0);
-                if (n <= 0)
-                        continue;
-                buf[n] = 0;
-                for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
-                        if (strncmp(line, "STATUS=", 7) == 0)
-                                snprintf(h->status, sizeof h->status, "%s", line + 7);
-                        if (strcmp(line, "READY=1") == 0)
-                                h->ready = true;
-                        if (want && strstr(line, want)) {
-                                /* keep draining what came in the same datagram */
-                                for (line = strtok(NULL, "\n"); line; line = strtok(NULL, "\n"))
-                                        if (strncmp(line, "STATUS=", 7) == 0)
-                                                snprintf(h->status, sizeof h->status, "%s", line + 7);
-                                return true;
-                        }
-                }
-        }
+        service_status(h->sm, h->status, sizeof h->status);
+        h->ready = service_ready(h->sm);
+        return found;
 }
 
 bool harness_log_contains(Harness *h, const char *s) {
@@ -125,16 +103,20 @@ int harness_start_pvbackd(Harness *h, const char *const *extra_args) {
                 argv[n++] = *extra_args;
         argv[n] = NULL;
         h->ready = false;
+        service_reset_ready(h->sm);
+        service_prepare_fds(h->sm);
         pid = fork();
         if (pid < 0)
                 return -errno;
         if (pid == 0) {
                 prctl(PR_SET_PDEATHSIG, SIGKILL);
                 setenv("NOTIFY_SOCKET", h->notify_path, 1);
+                setenv("RUNTIME_DIRECTORY", h->dir, 1); /* device records, as systemd's RuntimeDirectory= */
                 if (getenv("HARNESS_WATCHDOG_USEC"))
                         setenv("WATCHDOG_USEC", getenv("HARNESS_WATCHDOG_USEC"), 1);
                 unsetenv("JOURNAL_STREAM");
                 dup2(h->stderr_fd, STDERR_FILENO);
+                service_pass_fds_in_child(h->sm, getpid()); /* fd 3 on: after stderr is in place */
                 execv(bin, (char *const *) argv);
                 _exit(127);
         }
@@ -153,11 +135,10 @@ int harness_start_pvbackd(Harness *h, const char *const *extra_args) {
 }
 
 int harness_start(Harness *h, const char *config_text) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
         FILE *f;
         int r;
 
-        *h = (Harness) { .notify_fd = -1, .stderr_fd = -1, .pvbackd = -1, .wait_ms = HARNESS_WAIT_MS };
+        *h = (Harness) { .stderr_fd = -1, .pvbackd = -1, .wait_ms = HARNESS_WAIT_MS };
         r = xsim_start(env_or_die("XENSIMD"), &h->dir);
         if (r < 0)
                 return r;
@@ -172,12 +153,11 @@ int harness_start(Harness *h, const char *config_text) {
         fclose(f);
 
         h->stderr_fd = open(h->stderr_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        h->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (h->stderr_fd < 0 || h->notify_fd < 0)
+        if (h->stderr_fd < 0)
                 return -errno;
-        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", h->notify_path);
-        if (bind(h->notify_fd, (struct sockaddr *) &sa, sizeof sa) < 0)
-                return -errno;
+        r = service_new(h->notify_path, &h->sm);
+        if (r < 0)
+                return r;
 
         h->xs = xs_open(0);
         if (!h->xs)
@@ -186,6 +166,18 @@ int harness_start(Harness *h, const char *config_text) {
         ts_write(h, "/local/domain/0/name", "Domain-0");
         ts_write(h, "/local/domain/0/backend", "");
         return harness_start_pvbackd(h, NULL);
+}
+
+int harness_kill_pvbackd(Harness *h, int sig) {
+        int status;
+
+        if (h->pvbackd <= 0)
+                return -ESRCH;
+        kill(h->pvbackd, sig);
+        if (waitpid(h->pvbackd, &status, 0) != h->pvbackd)
+                return -errno;
+        h->pvbackd = -1;
+        return WIFSIGNALED(status) ? WTERMSIG(status) : -EINVAL;
 }
 
 int harness_stop_pvbackd(Harness *h) {
@@ -221,8 +213,7 @@ void harness_finish(Harness *h) {
         }
         if (h->xs)
                 xs_close(h->xs);
-        if (h->notify_fd >= 0)
-                close(h->notify_fd);
+        h->sm = service_free(h->sm);
         if (h->stderr_fd >= 0)
                 close(h->stderr_fd);
         xsim_stop();
@@ -230,7 +221,7 @@ void harness_finish(Harness *h) {
         free(h->config_path);
         free(h->notify_path);
         free(h->stderr_path);
-        *h = (Harness) { .notify_fd = -1, .stderr_fd = -1 };
+        *h = (Harness) { .stderr_fd = -1 };
 }
 
 int harness_finish_checked(Harness *h) {

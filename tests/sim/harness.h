@@ -22,7 +22,7 @@ typedef struct Harness {
         char *dir;
         char *config_path;
         pid_t pvbackd;
-        int notify_fd;
+        struct ServiceManager *sm; /* systemd's part: notify socket, FD store (service.h) */
         char *notify_path;
         char status[256];     /* last STATUS= from sd_notify */
         bool ready;
@@ -38,8 +38,11 @@ typedef struct Harness {
 /* Starts the simulator and pvbackd with the given pvbackd.conf text (NULL:
  * no file, defaults) and waits for READY=1. */
 int harness_start(Harness *h, const char *config_text);
-/* SIGTERM, wait; returns the exit status (or -errno). */
+/* SIGTERM, wait; returns the exit status (or -errno). The FD store is kept,
+ * as by `systemctl restart`. */
 int harness_stop_pvbackd(Harness *h);
+/* sig (SIGKILL, SIGABRT, ...) and wait, as a crash: the FD store is kept. */
+int harness_kill_pvbackd(Harness *h, int sig);
 void harness_finish(Harness *h);
 /* The end of every test: stops pvbackd (SIGTERM), finishes, and returns -1
  * (after printing pvbackd's log) unless it exited with 0 and its log has no

@@ -22,11 +22,13 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "blkback.h" /* BLK_PERSISTENT_MAX_PER_QUEUE */
 #include "blkfront.h"
+#include "service.h"
 
 #define T_WAIT 8000
 #define DISK_SECTORS 16384u /* 8 MiB */
@@ -192,110 +194,138 @@ typedef struct Inflight {
         bool write;
 } Inflight;
 
-/* Random rounds of up to qd non-overlapping requests spread over the
- * queues: reads checked against the model, writes applied to it after
- * their OKAY, flushes, discards (switched off on EOPNOTSUPP, as Windows
- * does). */
+/* One round of up to qd non-overlapping random requests spread over the
+ * queues: reads, writes (random data), flushes, discards. */
+typedef struct Round {
+        Inflight fl[32];
+        unsigned n;
+        bool answered[32];
+} Round;
+
+static void round_build(BlkFront *f, Model *m, Round *rd, unsigned qd, bool discard, uint32_t *seed) {
+        unsigned page = 0;
+
+        assert_true(qd <= 32);
+        rd->n = 0;
+        memset(rd->answered, 0, sizeof rd->answered);
+        while (rd->n < qd) {
+                Inflight *x = &rd->fl[rd->n];
+                uint32_t kind = rnd(seed) % 100;
+                unsigned maxsect = rnd(seed) % 4 == 0 ? 1024 : 64;
+                bool overlap = false;
+
+                x->q = rnd(seed) % f->nq;
+                x->first = rnd(seed) % 8;
+                x->nsect = 1 + rnd(seed) % maxsect;
+                x->page0 = page;
+                x->write = false;
+                uint64_t sector = rnd(seed) % (m->sectors - x->nsect);
+                for (unsigned k = 0; k < rd->n; k++)
+                        if (sector < rd->fl[k].req.sector + (rd->fl[k].nsect ? rd->fl[k].nsect : rd->fl[k].req.nr_sectors) &&
+                            rd->fl[k].req.sector < sector + x->nsect)
+                                overlap = true;
+                if (overlap)
+                        continue;
+                if (kind < 8) {
+                        x->req = (BfReq) { .operation = BLKIF_OP_FLUSH_DISKCACHE, .id = ++f->next_id };
+                        x->nsect = 0;
+                        x->req.sector = UINT64_MAX / 2; /* never overlaps */
+                } else if (kind < 16 && discard) {
+                        x->req = (BfReq) { .operation = BLKIF_OP_DISCARD, .id = ++f->next_id,
+                                           .sector = sector, .nr_sectors = x->nsect };
+                        x->nsect = 0;
+                } else {
+                        unsigned pages = (x->first + x->nsect + 7) / 8;
+                        if (page + pages > BF_DATA_PAGES)
+                                break;
+                        x->write = kind < 58;
+                        if (x->write)
+                                for (unsigned p = 0; p < pages; p++)
+                                        for (unsigned b = 0; b < 4096; b++)
+                                                bf_page(f, page + p)[b] = (uint8_t) rnd(seed);
+                        else
+                                for (unsigned p = 0; p < pages; p++)
+                                        memset(bf_page(f, page + p), 0xa5, 4096);
+                        bf_build_rw(f, &x->req, x->write, sector, page, x->first, x->nsect, rnd(seed) % 8 == 0,
+                                    rd->n);
+                        page += pages;
+                }
+                rd->n++;
+        }
+}
+
+static void round_submit(BlkFront *f, const Round *rd) {
+        for (unsigned k = 0; k < rd->n; k++)
+                bf_put(f, rd->fl[k].q, &rd->fl[k].req);
+        for (unsigned qi = 0; qi < f->nq; qi++)
+                bf_push(f, qi);
+}
+
+/* Collects the round's responses: each id answered once, reads checked
+ * against the model, writes applied to it after their OKAY, discards too
+ * (switched off on EOPNOTSUPP, as Windows does). */
+static void round_collect(BlkFront *f, Model *m, Round *rd, bool *discard, bool block_device, unsigned round) {
+        for (unsigned qi = 0; qi < f->nq; qi++) {
+                unsigned want = 0;
+                BfResult res[32];
+                for (unsigned k = 0; k < rd->n; k++)
+                        want += rd->fl[k].q == qi;
+                int got = bf_collect(f, qi, res, (int) want, (int) want, T_WAIT);
+                if (got != (int) want)
+                        fail_msg("queue %u: %d of %u responses (round %u)", qi, got, want, round);
+                for (int i = 0; i < got; i++) {
+                        Inflight *x = NULL;
+                        for (unsigned k = 0; k < rd->n; k++)
+                                if (rd->fl[k].req.id == res[i].id && rd->fl[k].q == qi) {
+                                        if (rd->answered[k])
+                                                fail_msg("a second response for id %" PRIu64 " (round %u)",
+                                                         res[i].id, round);
+                                        rd->answered[k] = true;
+                                        x = &rd->fl[k];
+                                }
+                        if (!x)
+                                fail_msg("response with unknown id %" PRIu64 " (round %u)", res[i].id, round);
+                        if (x->req.operation == BLKIF_OP_DISCARD) {
+                                if (res[i].status == BLKIF_RSP_EOPNOTSUPP) {
+                                        *discard = false; /* xenvbd: feature off, SRB success */
+                                        continue;
+                                }
+                                assert_int_equal(res[i].status, BLKIF_RSP_OKAY);
+                                for (uint64_t s = x->req.sector; s < x->req.sector + x->req.nr_sectors; s++) {
+                                        memset(m->data + s * 512, 0, 512);
+                                        m->known[s] = !block_device;
+                                }
+                                continue;
+                        }
+                        if (res[i].status != BLKIF_RSP_OKAY)
+                                fail_msg("operation %u (sector %" PRIu64 ", %u sectors) failed: %d",
+                                         x->req.operation, x->req.sector, x->nsect, res[i].status);
+                        if (x->req.operation == BLKIF_OP_FLUSH_DISKCACHE)
+                                continue;
+                        for (unsigned s = 0; s < x->nsect; s++) {
+                                unsigned off = (x->first + s) * 512;
+                                uint8_t *g = bf_page(f, x->page0 + off / 4096) + off % 4096;
+                                uint8_t *d = m->data + (x->req.sector + s) * 512;
+                                if (x->write) {
+                                        memcpy(d, g, 512);
+                                        m->known[x->req.sector + s] = true;
+                                } else if (m->known[x->req.sector + s] && memcmp(d, g, 512) != 0)
+                                        fail_msg("read of sector %" PRIu64 " differs from the model (round %u)",
+                                                 x->req.sector + s, round);
+                        }
+                }
+        }
+}
+
+/* Random rounds of round_build(), each submitted and collected. */
 static void workload(BlkFront *f, Model *m, unsigned rounds, unsigned qd, bool discard, bool block_device,
                      uint32_t seed) {
         for (unsigned round = 0; round < rounds; round++) {
-                Inflight fl[32];
-                unsigned n = 0, page = 0;
+                Round rd;
 
-                assert_true(qd <= 32);
-                while (n < qd) {
-                        Inflight *x = &fl[n];
-                        uint32_t kind = rnd(&seed) % 100;
-                        unsigned maxsect = rnd(&seed) % 4 == 0 ? 1024 : 64;
-                        bool overlap = false;
-
-                        x->q = rnd(&seed) % f->nq;
-                        x->first = rnd(&seed) % 8;
-                        x->nsect = 1 + rnd(&seed) % maxsect;
-                        x->page0 = page;
-                        uint64_t sector = rnd(&seed) % (m->sectors - x->nsect);
-                        for (unsigned k = 0; k < n; k++)
-                                if (sector < fl[k].req.sector + (fl[k].nsect ? fl[k].nsect : fl[k].req.nr_sectors) &&
-                                    fl[k].req.sector < sector + x->nsect)
-                                        overlap = true;
-                        if (overlap)
-                                continue;
-                        if (kind < 8) {
-                                x->req = (BfReq) { .operation = BLKIF_OP_FLUSH_DISKCACHE, .id = ++f->next_id };
-                                x->nsect = 0;
-                                x->req.sector = 0;
-                                x->req.sector = UINT64_MAX / 2; /* never overlaps */
-                        } else if (kind < 16 && discard) {
-                                x->req = (BfReq) { .operation = BLKIF_OP_DISCARD, .id = ++f->next_id,
-                                                   .sector = sector, .nr_sectors = x->nsect };
-                                x->nsect = 0;
-                        } else {
-                                unsigned pages = (x->first + x->nsect + 7) / 8;
-                                if (page + pages > BF_DATA_PAGES)
-                                        break;
-                                x->write = kind < 58;
-                                if (x->write)
-                                        for (unsigned p = 0; p < pages; p++)
-                                                for (unsigned b = 0; b < 4096; b++)
-                                                        bf_page(f, page + p)[b] = (uint8_t) rnd(&seed);
-                                else
-                                        for (unsigned p = 0; p < pages; p++)
-                                                memset(bf_page(f, page + p), 0xa5, 4096);
-                                bf_build_rw(f, &x->req, x->write, sector, page, x->first, x->nsect,
-                                            rnd(&seed) % 8 == 0, n);
-                                page += pages;
-                        }
-                        n++;
-                }
-                for (unsigned k = 0; k < n; k++)
-                        bf_put(f, fl[k].q, &fl[k].req);
-                for (unsigned qi = 0; qi < f->nq; qi++)
-                        bf_push(f, qi);
-                for (unsigned qi = 0; qi < f->nq; qi++) {
-                        unsigned want = 0;
-                        BfResult res[32];
-                        for (unsigned k = 0; k < n; k++)
-                                want += fl[k].q == qi;
-                        int got = bf_collect(f, qi, res, (int) want, (int) want, T_WAIT);
-                        if (got != (int) want)
-                                fail_msg("queue %u: %d of %u responses (round %u)", qi, got, want, round);
-                        for (int i = 0; i < got; i++) {
-                                Inflight *x = NULL;
-                                for (unsigned k = 0; k < n; k++)
-                                        if (fl[k].req.id == res[i].id)
-                                                x = &fl[k];
-                                if (!x)
-                                        fail_msg("response with unknown id %" PRIu64, res[i].id);
-                                if (x->req.operation == BLKIF_OP_DISCARD) {
-                                        if (res[i].status == BLKIF_RSP_EOPNOTSUPP) {
-                                                discard = false; /* xenvbd: feature off, SRB success */
-                                                continue;
-                                        }
-                                        assert_int_equal(res[i].status, BLKIF_RSP_OKAY);
-                                        for (uint64_t s = x->req.sector; s < x->req.sector + x->req.nr_sectors; s++) {
-                                                memset(m->data + s * 512, 0, 512);
-                                                m->known[s] = !block_device;
-                                        }
-                                        continue;
-                                }
-                                if (res[i].status != BLKIF_RSP_OKAY)
-                                        fail_msg("operation %u (sector %" PRIu64 ", %u sectors) failed: %d",
-                                                 x->req.operation, x->req.sector, x->nsect, res[i].status);
-                                if (x->req.operation == BLKIF_OP_FLUSH_DISKCACHE)
-                                        continue;
-                                for (unsigned s = 0; s < x->nsect; s++) {
-                                        unsigned off = (x->first + s) * 512;
-                                        uint8_t *g = bf_page(f, x->page0 + off / 4096) + off % 4096;
-                                        uint8_t *d = m->data + (x->req.sector + s) * 512;
-                                        if (x->write) {
-                                                memcpy(d, g, 512);
-                                                m->known[x->req.sector + s] = true;
-                                        } else if (m->known[x->req.sector + s] && memcmp(d, g, 512) != 0)
-                                                fail_msg("read of sector %" PRIu64 " differs from the model",
-                                                         x->req.sector + s);
-                                }
-                        }
-                }
+                round_build(f, m, &rd, qd, discard, &seed);
+                round_submit(f, &rd);
+                round_collect(f, m, &rd, &discard, block_device, round);
         }
 }
 
@@ -1156,6 +1186,92 @@ static void test_persistent_bound(void **state) {
         free(img);
 }
 
+/* ---- restart and crash under I/O ---- */
+
+typedef enum Stop {
+        STOP_RESTART, /* SIGTERM, the FD store kept: systemctl restart */
+        STOP_CRASH,   /* SIGKILL, the FD store kept: a crash, Restart=always */
+        STOP_STOP,    /* SIGTERM and the FD store closed: systemctl stop; start */
+} Stop;
+
+static void stop_and_start(Stop how) {
+        switch (how) {
+        case STOP_RESTART:
+                assert_int_equal(harness_stop_pvbackd(&H), 0);
+                break;
+        case STOP_CRASH:
+                assert_int_equal(harness_kill_pvbackd(&H, SIGKILL), SIGKILL);
+                break;
+        case STOP_STOP:
+                assert_int_equal(harness_stop_pvbackd(&H), 0);
+                service_close_fds(H.sm);
+                break;
+        }
+        assert_int_equal(harness_start_pvbackd(&H, NULL), 0);
+}
+
+static uint32_t test_seed(void) {
+        const char *e = getenv("PVBACKD_RESTART_SEED");
+        uint32_t seed = e ? (uint32_t) strtoul(e, NULL, 0) : (uint32_t) time(NULL) ^ (uint32_t) getpid() << 16;
+
+        return seed ?: 1;
+}
+
+/* pvbackd stopped at a random moment while the frontend has a round of
+ * requests in flight, cycles times, by every way there is, and started
+ * again: every request is answered exactly once, no unknown id, reads match
+ * the model, nothing comes late, the device works on and the image is the
+ * model. The seed is printed; PVBACKD_RESTART_SEED=<seed> runs it again. */
+static void restart_under_io(bool windows, uint32_t domid, unsigned cycles) {
+        BlkFront f;
+        Model m;
+        char *img = make_image(imgdir, windows ? "restart-w.img" : "restart-l.img", DISK_SECTORS * 512ull, &m);
+        uint32_t seed = test_seed();
+        bool discard = true;
+        unsigned counts[3] = {};
+
+        print_message("restart under I/O (%s): seed %u\n", windows ? "Windows" : "Linux", seed);
+        add_disk_and_open(&f, domid, 51712, img);
+        if (windows)
+                connect_windows(&f);
+        else
+                connect_linux(&f, 2, 1, false);
+        for (unsigned c = 0; c < cycles; c++) {
+                Stop how = c % 5 == 4 ? STOP_STOP : rnd(&seed) % 3 == 0 ? STOP_RESTART : STOP_CRASH;
+                Round rd;
+
+                round_build(&f, &m, &rd, 8 + rnd(&seed) % 25, discard, &seed);
+                round_submit(&f, &rd);
+                usleep(rnd(&seed) % 4000);
+                stop_and_start(how);
+                counts[how]++;
+                round_collect(&f, &m, &rd, &discard, false, c);
+        }
+        print_message("restart under I/O: %u restarts, %u crashes, %u stops\n", counts[0], counts[1], counts[2]);
+        usleep(200 * 1000);
+        for (unsigned qi = 0; qi < f.nq; qi++) {
+                BfResult extra;
+                if (bf_collect(&f, qi, &extra, 1, 1, 0) != 0)
+                        fail_msg("queue %u: a response no request is waiting for (id %" PRIu64 ")", qi, extra.id);
+        }
+        workload(&f, &m, 4, 16, discard, false, seed);
+        check_image(img, &m);
+        close_frontend(&f);
+        bf_close(&f);
+        model_free(&m);
+        free(img);
+}
+
+static void test_restart_under_io_windows(void **state) {
+        (void) state;
+        restart_under_io(true, 40, 25);
+}
+
+static void test_restart_under_io_linux(void **state) {
+        (void) state;
+        restart_under_io(false, 41, 25);
+}
+
 static const struct CMUnitTest tests[] = {
 #define T(x) cmocka_unit_test_setup_teardown(x, setup, teardown)
         T(test_windows_frontend),
@@ -1176,6 +1292,8 @@ static const struct CMUnitTest tests[] = {
         T(test_persistent_grants),
         T(test_persistent_bound),
         T(test_persistent_bounce),
+        T(test_restart_under_io_windows),
+        T(test_restart_under_io_linux),
 };
 
 DEFINE_SIM_TEST_MAIN("blkback", tests);
