@@ -6,7 +6,9 @@
  * never its own or a dying domain's memory, frame < the domain's page count;
  * a handle restricted with xenforeignmemory_restrict() maps that domain only.
  * Every mapped frame counts in the domain's foreign_maps, so a destroyed
- * domain stays a zombie until it is unmapped, as with grant maps.
+ * domain stays a zombie until it is unmapped, as with grant maps; like those,
+ * mapped frames are counted per process too (mappers.c) and are released
+ * when the process dies.
  *
  * Also the domain builder's side of the grant table, which it writes through
  * a foreign map of the table: seeding the reserved entries (console, xenstore)
@@ -24,6 +26,7 @@
 
 struct fmap {
         struct fmap *next;
+        pid_t pid;              /* that mapped it; a fork child's copy is not its own */
         uint8_t *addr;
         size_t pages;
         struct xsim_dom *dom;
@@ -121,19 +124,24 @@ int xsim_grant_seed(uint32_t domid, uint32_t ref, uint32_t remote, uint64_t gfn,
 
 static int frame_acquire(struct xsim_dom *d, uint64_t gfn) {
         struct xsim_dom_hdr *h = d->hdr;
+        struct xsim_mapper_slot *s;
         int r;
 
         if (take_fmem_fault(d->domid))
                 return -EFAULT;
-        r = xsim_lock(&h->lock);
+        r = xsim_mapper_slot(d->domid, &s);
+        if (r >= 0)
+                r = xsim_lock(&h->lock);
         if (r < 0)
                 return r;
         if (h->dying)
                 r = -ESRCH;
         else if (gfn >= h->nr_pages)
                 r = -EINVAL;
-        else
+        else {
                 h->foreign_maps++;
+                xsim_mapper_count(s, d->gen, XSIM_MAPPER_FOREIGN, false, 1);
+        }
         xsim_unlock(&h->lock);
         return r;
 }
@@ -141,10 +149,17 @@ static int frame_acquire(struct xsim_dom *d, uint64_t gfn) {
 /* Returns true when this was the last mapping of a dying domain. */
 static bool frames_release(struct xsim_dom *d, size_t n) {
         struct xsim_dom_hdr *h = d->hdr;
+        struct xsim_mapper_slot *s;
         bool zombie_gone;
 
-        if (n == 0 || xsim_lock(&h->lock) < 0)
+        if (n == 0 || xsim_mapper_slot(d->domid, &s) < 0 || xsim_lock(&h->lock) < 0)
                 return false;
+        if (s->gen != d->gen || s->foreign < n) {
+                /* Not counted as ours (cannot happen): leave the domain's counts be. */
+                xsim_unlock(&h->lock);
+                return false;
+        }
+        xsim_mapper_count(s, d->gen, XSIM_MAPPER_FOREIGN, false, -(int) n);
         h->foreign_maps -= (uint32_t) (n < h->foreign_maps ? n : h->foreign_maps);
         zombie_gone = h->dying && h->foreign_maps == 0;
         xsim_unlock(&h->lock);
@@ -176,7 +191,8 @@ int xenforeignmemory_close(xenforeignmemory_handle *fmem) {
         for (struct fmap *m = fmem->maps, *next; m; m = next) {
                 next = m->next;
                 munmap(m->addr, m->pages * XSIM_PAGE_SIZE);
-                zombie |= frames_release(m->dom, m->mapped);
+                if (m->pid == getpid())
+                        zombie |= frames_release(m->dom, m->mapped);
                 free(m);
         }
         pthread_mutex_destroy(&fmem->lock);
@@ -235,7 +251,7 @@ void *xenforeignmemory_map2(xenforeignmemory_handle *fmem, uint32_t dom, void *a
                 errno = ENOMEM;
                 return NULL;
         }
-        *m = (struct fmap) { .addr = area, .pages = pages, .dom = d };
+        *m = (struct fmap) { .pid = getpid(), .addr = area, .pages = pages, .dom = d };
 
         for (size_t i = 0; i < pages; i++) {
                 int e = frame_acquire(d, arr[i]);
@@ -297,7 +313,7 @@ int xenforeignmemory_unmap(xenforeignmemory_handle *fmem, void *addr, size_t pag
                 return -1;
         }
         munmap(m->addr, m->pages * XSIM_PAGE_SIZE);
-        if (frames_release(m->dom, m->mapped))
+        if (m->pid == getpid() && frames_release(m->dom, m->mapped))
                 xsim_poke_reaper();
         free(m);
         return 0;

@@ -3,6 +3,7 @@
  * libxengnttab replacement.  Mapping a grant validates the granter's v1
  * grant entry like Xen does and then mmap()s the granted page straight from
  * the granter's domain file: real zero-copy sharing between processes.
+ * Mappings are counted per process too (mappers.c), so they die with it.
  */
 #include <string.h>
 #include <sys/mman.h>
@@ -18,6 +19,7 @@ struct gmap_ent {
 
 struct gmap {
         struct gmap *next;
+        pid_t pid;              /* that mapped it; a fork child's copy is not its own */
         uint8_t *addr;
         uint32_t count;
         struct gmap_ent ent[];
@@ -61,9 +63,10 @@ static bool take_fault(uint32_t *counter) {
 
 static int16_t grant_acquire(struct xsim_dom *d, uint32_t ref, uint32_t grantee, bool write, uint32_t *frame) {
         struct xsim_dom_hdr *h = d->hdr;
+        struct xsim_mapper_slot *s;
         int16_t st;
 
-        if (xsim_lock(&h->lock) < 0)
+        if (xsim_mapper_slot(d->domid, &s) < 0 || xsim_lock(&h->lock) < 0)
                 return GNTST_general_error;
         st = take_fault(&h->fault_map) ? GNTST_general_error : grant_check(h, ref, grantee, write);
         if (st == GNTST_okay) {
@@ -75,6 +78,7 @@ static int16_t grant_acquire(struct xsim_dom *d, uint32_t ref, uint32_t grantee,
                         h->grants[ref].flags |= GTF_writing;
                 }
                 h->foreign_maps++;
+                xsim_mapper_count(s, d->gen, ref, write, 1);
         }
         xsim_unlock(&h->lock);
         return st;
@@ -83,10 +87,17 @@ static int16_t grant_acquire(struct xsim_dom *d, uint32_t ref, uint32_t grantee,
 /* Returns true when this was the last mapping of a dying domain. */
 static bool grant_release(struct xsim_dom *d, uint32_t ref, bool write) {
         struct xsim_dom_hdr *h = d->hdr;
+        struct xsim_mapper_slot *s;
         bool zombie_gone;
 
-        if (xsim_lock(&h->lock) < 0)
+        if (xsim_mapper_slot(d->domid, &s) < 0 || xsim_lock(&h->lock) < 0)
                 return false;
+        if (s->gen != d->gen || s->map[ref] == 0 || (write && s->wmap[ref] == 0)) {
+                /* Not counted as ours (cannot happen): leave the domain's counts be. */
+                xsim_unlock(&h->lock);
+                return false;
+        }
+        xsim_mapper_count(s, d->gen, ref, write, -1);
         if (h->map_count[ref] > 0 && --h->map_count[ref] == 0)
                 h->grants[ref].flags &= (uint16_t) ~GTF_reading;
         if (write && h->wmap_count[ref] > 0 && --h->wmap_count[ref] == 0)
@@ -146,6 +157,8 @@ static struct gmap *registry_take(struct xengntdev_handle *g, const void *addr) 
 static bool release_entries(struct gmap *m, uint32_t n) {
         bool zombie = false;
 
+        if (m->pid != getpid())
+                return false;   /* the parent's, inherited over fork */
         for (uint32_t i = 0; i < n; i++)
                 zombie |= grant_release(m->ent[i].dom, m->ent[i].ref, m->ent[i].write);
         return zombie;
@@ -228,6 +241,7 @@ static void *map_refs(xengnttab_handle *xgt, uint32_t count, const uint32_t *dom
                 }
         }
         m->count = count;
+        m->pid = getpid();
 
         for (i = 0; i < count; i++) {
                 uint32_t domid = domids ? domids[i] : one_domid, frame = 0;

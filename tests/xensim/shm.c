@@ -357,6 +357,7 @@ void xsim_caches_reset(void) {
         }
         pthread_mutex_unlock(&cache_lock);
         xsim_evtchn_reset();
+        xsim_mappers_reset();
         xsim_ctl_reset();
 }
 

@@ -160,6 +160,13 @@ void xsim_stop(void) {
 
 /* ---- toolstack ---- */
 
+/* Mappings of processes that died go before anyone looks at the counts. */
+static void reap_dead_mappers(void) {
+        if (xsim_mappers_reap())
+                xsim_poke_reaper();
+}
+
+
 static int ctl_dom(const char *cmd, uint32_t domid, const char *arg) {
         char d[16];
         const char *argv[] = { cmd, d, arg, NULL };
@@ -214,6 +221,7 @@ int xsim_domain_query(uint32_t domid, struct xsim_domain_info *ret) {
                 memset(ret, 0, sizeof(*ret));
         if (domid >= XSIM_MAX_DOMS)
                 return -ESRCH;
+        reap_dead_mappers();
         r = xsim_domtab(&t);
         if (r < 0)
                 return r;
@@ -321,6 +329,7 @@ int xsim_grant_end(uint32_t domid, uint32_t ref) {
 
         if (ref >= XSIM_NR_GRANTS)
                 return -EINVAL;
+        reap_dead_mappers();
         WITH_DOM(domid, d, {
                 grant_entry_v1_t *e = &d->hdr->grants[ref];
                 if ((e->flags & (GTF_reading | GTF_writing)) || d->hdr->map_count[ref])
@@ -337,6 +346,7 @@ int xsim_grant_map_count(uint32_t domid, uint32_t ref) {
 
         if (ref >= XSIM_NR_GRANTS)
                 return -EINVAL;
+        reap_dead_mappers();
         WITH_DOM(domid, d, r = (int) d->hdr->map_count[ref]);
         return r;
 }
@@ -347,6 +357,7 @@ int xsim_grant_flags(uint32_t domid, uint32_t ref) {
 
         if (ref >= XSIM_NR_GRANTS)
                 return -EINVAL;
+        reap_dead_mappers();
         WITH_DOM(domid, d, r = d->hdr->grants[ref].flags);
         return r;
 }
@@ -355,6 +366,7 @@ int xsim_foreign_maps(uint32_t domid) {
         struct xsim_dom *d;
         int r;
 
+        reap_dead_mappers();
         WITH_DOM(domid, d, r = (int) d->hdr->foreign_maps);
         return r;
 }

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <xenctrl.h>
 #include <xenevtchn.h>
+#include <xenforeignmemory.h>
 #include <xengnttab.h>
 #include <xenstore.h>
 
@@ -1229,6 +1230,97 @@ static void test_evtchn_fdopen_errors(void **state) {
         xc_interface_close(xc);
 }
 
+/* ---- mappings die with their process ---- */
+
+/* Maps ref (and frame gfn if foreign) of domain 8, reports, waits for SIGKILL. */
+static void mapper_child(int wfd, uint32_t ref, bool foreign, uint64_t gfn) {
+        xengnttab_handle *xgt = xengnttab_open(NULL, 0);
+        xenforeignmemory_handle *fm = xenforeignmemory_open(NULL, 0);
+        xen_pfn_t pfn = gfn;
+
+        CHECK(xgt && fm);
+        if (xgt)
+                CHECK(xengnttab_map_grant_ref(xgt, 8, ref, PROT_READ | PROT_WRITE));
+        if (foreign && fm)
+                CHECK(xenforeignmemory_map(fm, 8, PROT_READ, 1, &pfn, NULL));
+        xwrite(wfd, &child_failures, sizeof(child_failures));
+        for (;;)
+                pause();
+}
+
+static pid_t start_mapper(uint32_t ref, bool foreign, uint64_t gfn) {
+        int p[2], failures = -1;
+        pid_t pid;
+
+        assert_int_equal(pipe(p), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(p[0]);
+                mapper_child(p[1], ref, foreign, gfn);
+        }
+        close(p[1]);
+        xread(p[0], &failures, sizeof(failures));
+        close(p[0]);
+        assert_int_equal(failures, 0);
+        return pid;
+}
+
+static void kill_wait(pid_t pid) {
+        int status;
+
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status));
+}
+
+static void test_mappings_die_with_process(void **state) {
+        xengnttab_handle *xgt = xengnttab_open(NULL, 0);
+        struct xsim_domain_info info;
+        uint32_t ref, ref2;
+        uint64_t gfn;
+        uint8_t *m;
+        pid_t pid;
+        int i;
+
+        (void) state;
+        assert_non_null(xgt);
+        assert_int_equal(xsim_domain_create(8, "g8", NULL, 8), 0);
+        assert_int_equal(xsim_page_alloc(8, &gfn), 0);
+        assert_int_equal(xsim_grant_access(8, 0, gfn, false, &ref), 0);
+        assert_int_equal(xsim_grant_access(8, 0, gfn, false, &ref2), 0);
+        m = xengnttab_map_grant_ref(xgt, 8, ref2, PROT_READ | PROT_WRITE);
+        assert_non_null(m);
+
+        /* a child maps a grant and a frame, then is killed */
+        pid = start_mapper(ref, true, gfn);
+        assert_int_equal(xsim_grant_map_count(8, ref), 1);
+        assert_int_equal(xsim_grant_flags(8, ref), GTF_permit_access | GTF_reading | GTF_writing);
+        assert_int_equal(xsim_foreign_maps(8), 3);
+        assert_int_equal(xsim_grant_end(8, ref), -EBUSY);
+        kill_wait(pid);
+        assert_int_equal(xsim_grant_map_count(8, ref), 0);
+        assert_int_equal(xsim_grant_flags(8, ref), GTF_permit_access);
+        assert_int_equal(xsim_grant_end(8, ref), 0);
+        /* ours stays: the child's inherited copy of it was never its own */
+        assert_int_equal(xsim_foreign_maps(8), 1);
+        assert_int_equal(xsim_grant_map_count(8, ref2), 1);
+        assert_int_equal(xsim_grant_end(8, ref2), -EBUSY);
+        assert_int_equal(xengnttab_unmap(xgt, m, 1), 0);
+        assert_int_equal(xsim_grant_map_count(8, ref2), 0);
+
+        /* a dead mapper does not keep a destroyed domain a zombie */
+        pid = start_mapper(ref2, false, 0);
+        assert_int_equal(xsim_domain_destroy(8), 0);
+        assert_int_equal(xsim_domain_query(8, &info), 0);
+        assert_true(info.zombie);
+        kill_wait(pid);
+        for (i = 0; i < 200 && xsim_domain_query(8, NULL) == 0; i++)
+                usleep(10000);
+        assert_int_equal(xsim_domain_query(8, NULL), -ESRCH);
+        xengnttab_close(xgt);
+}
+
 /* ---- lifecycle ---- */
 
 static void test_parent_death(void **state) {
@@ -1284,6 +1376,7 @@ int main(int argc, char **argv) {
                 cmocka_unit_test_setup_teardown(test_grant_map, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_grant_copy, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_zombie, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mappings_die_with_process, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_xc, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_evtchn, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_evtchn_fd_survives, setup, teardown),

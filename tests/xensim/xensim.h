@@ -33,6 +33,11 @@
  *     (offset + len > 4096), GNTST_general_error (injected fault, NULL
  *     local pointer).
  *   - xengnttab_close() unmaps whatever the handle still has mapped.
+ *   - Grant and foreign mappings die with the process that made them (not
+ *     with a fork child that inherited them): its counts, GTF_reading/
+ *     GTF_writing and foreign_maps are released by the next look at them
+ *     (xsim_grant_end/_map_count/_flags, xsim_foreign_maps,
+ *     xsim_domain_query, and xensimd's zombie reaper).
  *   - Event channel delivery follows the Linux evtchn device: a delivered
  *     port is masked until xenevtchn_unmask(); further notifications only
  *     set it pending; unmask re-delivers a pending port.  xenevtchn_fd() is

@@ -565,7 +565,8 @@ static int domain_set_flags(uint32_t domid, uint32_t clear, uint32_t set) {
         return r;
 }
 
-/* Remove dying domains that no longer have foreign mappings. */
+/* Remove dying domains that no longer have foreign mappings (those of
+ * processes that died do not count). */
 static void reap(void) {
         struct xsim_domtab *t;
         unsigned dying = 0;
@@ -573,6 +574,7 @@ static void reap(void) {
 
         if (xsim_domtab(&t) < 0)
                 return;
+        (void) xsim_mappers_reap();     /* dead processes' mappings first */
         if (xsim_lock(&t->lock) < 0)
                 return;
         max = t->max_domid;

@@ -154,6 +154,25 @@ struct xenevtchn_handle *xsim_evtchn_open(uint32_t domid, unsigned flags);
 /* EVTCHNOP_status for a caller in domain `caller`; negative errno on failure. */
 int xsim_evtchn_status(uint32_t caller, evtchn_status_t *st);
 
+/* mappers.c: what one process maps of one domain (its ledger's slot) */
+struct xsim_mapper_slot {
+        uint64_t gen;             /* the domain's incarnation; 0 = nothing */
+        uint32_t foreign;         /* frames mapped through foreignmem */
+        uint32_t pad;
+        uint32_t map[XSIM_NR_GRANTS];
+        uint32_t wmap[XSIM_NR_GRANTS];
+};
+#define XSIM_MAPPER_FOREIGN UINT32_MAX
+/* This process's slot for domid (its ledger is created on first use). */
+int xsim_mapper_slot(uint32_t domid, struct xsim_mapper_slot **ret);
+/* Count delta mappings of grant ref (or XSIM_MAPPER_FOREIGN frames) of
+ * incarnation gen; caller holds the domain's lock. */
+void xsim_mapper_count(struct xsim_mapper_slot *s, uint64_t gen, uint32_t ref, bool write, int delta);
+/* Release the mappings of dead processes; true if a dying domain lost its
+ * last mapping (then xensimd's reap() must run). */
+bool xsim_mappers_reap(void);
+void xsim_mappers_reset(void);
+
 /* xs-client.c */
 struct xs_handle *xsim_xs_open(uint32_t domid);
 int xsim_xs_domid(struct xs_handle *h);
