@@ -46,7 +46,7 @@ typedef struct BlkBacking {
  * store completes: true for local filesystems and local block devices;
  * false for network storage (NFS, CIFS, Ceph, FUSE, 9p, NBD, RBD, iSCSI,
  * NVMe over fabrics, DRBD), whose retransmits may still read a page after
- * the completion (anchors.md 13.4), and for anything not recognised. */
+ * the completion, and for anything not recognised. */
 bool blk_backing_is_local(const BlkBacking *b);
 
 /* Opens path (O_DIRECT when possible); a negative errno and a message for
