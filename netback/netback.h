@@ -22,6 +22,7 @@
 
 #include "evtchn.h"
 #include "grant.h"
+#include "ring.h"
 #include "xenbus.h"
 
 #define VIF_MAX_QUEUES 8u

@@ -82,7 +82,7 @@ static int rx_place(Vif *v, RxBatch *b, VifQueue *src, const struct virtio_net_h
         netif_extra_info_t extras[2];
         unsigned n_extras = 0, n_data, need;
         uint16_t flags = 0;
-        RING_IDX avail;
+        RING_IDX rp;
         size_t off = 0;
         RxPlaced *pl;
 
@@ -132,18 +132,19 @@ static int rx_place(Vif *v, RxBatch *b, VifQueue *src, const struct virtio_net_h
                 q->stats.rx_dropped++;
                 return 1;
         }
-        avail = q->rx.sring->req_prod - q->rx.req_cons;
+        rp = q->rx.sring->req_prod;
         xen_rmb();
-        if (avail > RING_SIZE(&q->rx)) {
-                xenbus_device_fatal(d, -EPROTO, "queue %u: RX producer index is beyond the ring", q->index);
-                return -EPROTO;
-        }
-        if (avail < need) {
+        if (!ring_req_prod_sane(rp, q->rx.req_cons, q->rx.rsp_prod_pvt, RING_SIZE(&q->rx)))
+                goto broken;
+        if (rp - q->rx.req_cons < need) {
                 /* Ask to be told when enough buffers are there, then look again. */
                 q->rx.sring->req_event = q->rx.req_cons + need;
                 xen_mb();
-                avail = q->rx.sring->req_prod - q->rx.req_cons;
-                if (avail < need || avail > RING_SIZE(&q->rx))
+                rp = q->rx.sring->req_prod;
+                xen_rmb();
+                if (!ring_req_prod_sane(rp, q->rx.req_cons, q->rx.rsp_prod_pvt, RING_SIZE(&q->rx)))
+                        goto broken;
+                if (rp - q->rx.req_cons < need)
                         return 0;
         }
 
@@ -176,6 +177,11 @@ static int rx_place(Vif *v, RxBatch *b, VifQueue *src, const struct virtio_net_h
         q->stats.rx_bytes += len;
         b->dirty |= 1u << q->index;
         return 1;
+
+broken:
+        xenbus_device_fatal(d, -EPROTO, "queue %u: RX producer index %u is beyond the ring (consumer %u, responses %u)",
+                            q->index, rp, q->rx.req_cons, q->rx.rsp_prod_pvt);
+        return -EPROTO;
 }
 
 static int on_stall_timer(sd_event_source *s, uint64_t usec, void *userdata);

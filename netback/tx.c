@@ -333,9 +333,9 @@ void vif_tx_event(VifQueue *q) {
                 return;
         rp = q->tx.sring->req_prod;
         xen_rmb();
-        if (rp - q->tx.req_cons > RING_SIZE(&q->tx) || q->tx.req_cons - q->tx.rsp_prod_pvt > RING_SIZE(&q->tx)) {
-                xenbus_device_fatal(d, -EPROTO, "queue %u: TX producer index %u is beyond the ring (consumer %u)",
-                                    q->index, rp, q->tx.req_cons);
+        if (!ring_req_prod_sane(rp, q->tx.req_cons, q->tx.rsp_prod_pvt, RING_SIZE(&q->tx))) {
+                xenbus_device_fatal(d, -EPROTO, "queue %u: TX producer index %u is beyond the ring (consumer %u, responses %u)",
+                                    q->index, rp, q->tx.req_cons, q->tx.rsp_prod_pvt);
                 return;
         }
         b.n = 0;
