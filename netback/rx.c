@@ -24,12 +24,16 @@ typedef struct RxPlaced {
         unsigned seg_first, n_segs;
 } RxPlaced;
 
-typedef struct RxBatch {
+struct RxBatch {
         GrantCopyBatch copy;
         RxPlaced placed[GRANT_COPY_BATCH_MAX];
         unsigned n;
         uint32_t dirty; /* netif queues with responses to push */
-} RxBatch;
+};
+
+RxBatch *vif_rx_batch_new(void) {
+        return calloc(1, sizeof(RxBatch));
+}
 
 static void rx_flush(Vif *v, RxBatch *b) {
         int r = grant_copy_flush(&b->copy);
@@ -219,23 +223,23 @@ static void rx_unhold(VifQueue *src) {
 static void rx_run(VifQueue *src) {
         Vif *v = src->vif;
         XenbusDevice *d = v->dev;
-        static RxBatch b;
+        RxBatch *b = src->rx_batch; /* the source queue's own */
         size_t used = 0;
         int r;
 
-        b.n = 0;
-        b.dirty = 0;
-        grant_copy_init(&b.copy, d->backend->xgt);
+        b->n = 0;
+        b->dirty = 0;
+        grant_copy_init(&b->copy, d->backend->xgt);
 
         if (src->pending.valid) {
                 RxPending *p = &src->pending;
-                r = rx_place(v, &b, src, &p->hdr, &p->hash, p->data, p->len, p->dest);
+                r = rx_place(v, b, src, &p->hdr, &p->hash, p->data, p->len, p->dest);
                 if (r < 0)
                         return;
                 if (r == 0)
                         return; /* still no room */
-                rx_flush(v, &b);
-                rx_push(v, &b);
+                rx_flush(v, b);
+                rx_push(v, b);
                 rx_unhold(src);
         }
 
@@ -247,8 +251,8 @@ static void rx_run(VifQueue *src) {
                 unsigned dest;
                 RxFlowHash hash;
 
-                if (used + RX_READ_MAX > VIF_ARENA_SIZE || b.copy.n + 17 > GRANT_COPY_BATCH_MAX) {
-                        rx_flush(v, &b);
+                if (used + RX_READ_MAX > VIF_ARENA_SIZE || b->copy.n + 17 > GRANT_COPY_BATCH_MAX) {
+                        rx_flush(v, b);
                         used = 0;
                 }
                 buf = src->rx_arena + used;
@@ -276,7 +280,7 @@ static void rx_run(VifQueue *src) {
                         continue;
                 }
                 dest = rx_choose_queue(v, src, buf, len, &hash);
-                r = rx_place(v, &b, src, &h, &hash, buf, len, dest);
+                r = rx_place(v, b, src, &h, &hash, buf, len, dest);
                 if (r < 0)
                         return;
                 if (r == 0) {
@@ -284,15 +288,15 @@ static void rx_run(VifQueue *src) {
                                 v->queues[dest].stats.rx_dropped++;
                                 continue;
                         }
-                        rx_flush(v, &b);
-                        rx_push(v, &b);
+                        rx_flush(v, b);
+                        rx_push(v, b);
                         rx_hold(src, &h, &hash, buf, len, dest);
                         return;
                 }
                 used += (VNET_HDR_LEN + len + 7) & ~(size_t) 7;
         }
-        rx_flush(v, &b);
-        rx_push(v, &b);
+        rx_flush(v, b);
+        rx_push(v, b);
 }
 
 static int on_tap_readable(sd_event_source *s, int fd, uint32_t revents, void *userdata) {

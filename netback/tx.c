@@ -29,12 +29,16 @@ typedef struct TxPacket {
         unsigned seg_first, n_segs;
 } TxPacket;
 
-typedef struct TxBatch {
+struct TxBatch {
         GrantCopyBatch copy;
         TxPacket pkts[VIF_BUDGET];
         unsigned n;
         size_t arena_used;
-} TxBatch;
+};
+
+TxBatch *vif_tx_batch_new(void) {
+        return calloc(1, sizeof(TxBatch));
+}
 
 static void tx_respond(VifQueue *q, uint16_t id, int16_t status) {
         netif_tx_response_t *r = RING_GET_RESPONSE(&q->tx, q->tx.rsp_prod_pvt);
@@ -324,7 +328,7 @@ static void tx_queue_copies(VifQueue *q, TxBatch *b, TxPacket *p) {
 void vif_tx_event(VifQueue *q) {
         Vif *v = q->vif;
         XenbusDevice *d = v->dev;
-        static TxBatch b; /* one event loop: one batch at a time */
+        TxBatch *b = q->tx_batch; /* the queue's own: whoever runs the queue owns it */
         RING_IDX rp;
         bool limited = false;
         int more, r;
@@ -338,11 +342,11 @@ void vif_tx_event(VifQueue *q) {
                                     q->index, rp, q->tx.req_cons, q->tx.rsp_prod_pvt);
                 return;
         }
-        b.n = 0;
-        b.arena_used = 0;
-        grant_copy_init(&b.copy, d->backend->xgt);
+        b->n = 0;
+        b->arena_used = 0;
+        grant_copy_init(&b->copy, d->backend->xgt);
         for (unsigned budget = 0; budget < VIF_BUDGET; budget++) {
-                TxPacket *p = &b.pkts[b.n];
+                TxPacket *p = &b->pkts[b->n];
                 netif_tx_request_t peek;
 
                 if (q->tx.req_cons == rp)
@@ -357,18 +361,18 @@ void vif_tx_event(VifQueue *q) {
                         return;
                 if (r == 0)
                         break;
-                if (b.copy.n + p->n_slots > GRANT_COPY_BATCH_MAX ||
-                    b.arena_used + VNET_HDR_LEN + p->len + 8 > VIF_ARENA_SIZE) {
+                if (b->copy.n + p->n_slots > GRANT_COPY_BATCH_MAX ||
+                    b->arena_used + VNET_HDR_LEN + p->len + 8 > VIF_ARENA_SIZE) {
                         TxPacket keep = *p;
-                        if (tx_complete(q, &b) < 0)
+                        if (tx_complete(q, b) < 0)
                                 return;
-                        b.pkts[0] = keep;
-                        p = &b.pkts[0];
+                        b->pkts[0] = keep;
+                        p = &b->pkts[0];
                 }
-                tx_queue_copies(q, &b, p);
-                b.n++;
+                tx_queue_copies(q, b, p);
+                b->n++;
         }
-        if (b.n > 0 && tx_complete(q, &b) < 0)
+        if (b->n > 0 && tx_complete(q, b) < 0)
                 return;
 
         RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&q->tx, more);
