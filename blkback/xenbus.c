@@ -297,29 +297,11 @@ void blk_unmap_queues(Blkback *bb) {
 
 static int map_queue(Blkback *bb, BlkQueue *q, const char *dir, unsigned order, BlkAbi abi) {
         XenbusDevice *d = bb->dev;
-        uint32_t refs[1u << RING_PAGE_ORDER_MAX];
-        unsigned n = 1u << order;
-        uint64_t v;
         int r;
 
-        for (unsigned i = 0; i < n; i++) {
-                _cleanup_free_ char *p = NULL;
-
-                /* The order decides the key names, never which keys exist:
-                 * stale ring-ref<i> survive reconnects (Windows). */
-                if (order == 0 ? !(p = path_join(dir, "ring-ref")) : asprintf(&p, "%s/ring-ref%u", dir, i) < 0)
-                        return -ENOMEM;
-                r = xs_read_uint(d->backend->xs, XBT_NULL, p, UINT32_MAX, &v);
-                if (r < 0)
-                        return xenbus_device_set_error(d, r, "%s is %s", p,
-                                                       r == -ENOENT ? "missing" : "not a grant reference");
-                refs[i] = (uint32_t) v;
-        }
-        r = xenbus_map_grants(d, refs, n, true, &q->ring_map);
+        r = xenbus_map_ring_order(d, dir, "ring-ref", order, &q->ring_map);
         if (r < 0)
-                return xenbus_device_set_error(d, r, "cannot map the %u-page ring of %s: %s", n, dir,
-                                               r == -EDQUOT ? "guest would exceed max-grants-per-guest"
-                                                            : strerror(-r));
+                return r;
         r = blk_ring_attach(q, abi);
         if (r < 0)
                 return xenbus_device_set_error(d, r, "out of memory");
