@@ -85,7 +85,7 @@ typedef struct VifQueue {
         bool rx_stalled;      /* dropping until the frontend posts buffers again */
 
         /* Egress credit (rate=bytes,usecs). */
-        uint64_t credit_left, credit_window_start;
+        RateWindow credit;   /* bytes sent in the current window */
 
         VifStats stats;
 } VifQueue;

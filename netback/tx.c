@@ -57,8 +57,7 @@ static void tx_respond_packet(VifQueue *q, const TxPacket *p, int16_t status) {
 }
 
 void vif_credit_reset(VifQueue *q) {
-        q->credit_left = q->vif->credit_bytes;
-        q->credit_window_start = now_usec();
+        rate_window_restart(&q->credit, now_usec());
 }
 
 static int on_credit_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -81,20 +80,14 @@ static bool tx_credit_allows(VifQueue *q, size_t size) {
         if (v->credit_bytes == 0)
                 return true;
         now = now_usec();
-        if (now - q->credit_window_start >= v->credit_usec) {
-                q->credit_window_start = now;
-                q->credit_left = v->credit_bytes;
-        }
-        if (size <= q->credit_left || q->credit_left == v->credit_bytes) {
-                q->credit_left -= MIN(size, q->credit_left);
+        if (rate_window_take(&q->credit, now, v->credit_usec, v->credit_bytes, size))
                 return true;
-        }
         if (!q->credit_timer) {
                 if (sd_event_add_time(v->dev->backend->event, &q->credit_timer, CLOCK_MONOTONIC, 0, 0,
                                       on_credit_timer, q) < 0)
                         return true; /* no timer: do not stall the guest */
         }
-        (void) sd_event_source_set_time(q->credit_timer, q->credit_window_start + v->credit_usec);
+        (void) sd_event_source_set_time(q->credit_timer, rate_window_end(&q->credit, v->credit_usec));
         (void) sd_event_source_set_enabled(q->credit_timer, SD_EVENT_ONESHOT);
         return false;
 }
