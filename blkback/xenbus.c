@@ -16,14 +16,29 @@
 #define KERNEL_BLKBACK_DRIVER "/sys/bus/xen-backend/drivers/vbd"
 
 static int vbd_init(Backend *b) {
-        (void) b;
+        BlkClass *bc;
+
         if (access(KERNEL_BLKBACK_DRIVER, F_OK) == 0) {
                 log_error("The kernel's xen-blkback is bound (" KERNEL_BLKBACK_DRIVER " exists): not serving "
                           "vbd devices, as both would drive the same disks. Blacklist xen_blkback "
                           "(see /etc/modprobe.d/pvbackd.conf) and reboot.");
                 return -EBUSY;
         }
+        bc = calloc(1, sizeof *bc);
+        if (!bc)
+                return -ENOMEM;
+        backend_set_class_data(b, &vbd_class, bc);
         return 0;
+}
+
+static void vbd_done(Backend *b) {
+        BlkClass *bc = backend_class_data(b, &vbd_class);
+
+        blk_abandoned_done(bc);
+        if (bc && !bc->abandoned) {
+                backend_set_class_data(b, &vbd_class, NULL);
+                free(bc);
+        } /* else the kernel still holds buffers: they stay, reachable, until the exit */
 }
 
 static Blkback *blkback_get(XenbusDevice *d) {
@@ -282,16 +297,13 @@ void blk_unmap_queues(Blkback *bb) {
                 blk_ring_detach(q);
                 xenbus_unmap_grants(bb->dev, &q->ring_map);
                 blk_queue_free_pages(q);
-                if (bb->abandoned_io)
-                        blk_persistent_abandon(&q->persistent);
-                else
-                        blk_persistent_free(&q->persistent, bb->dev);
+                /* Empty if blk_io_stop() abandoned I/O that may use it. */
+                blk_persistent_free(&q->persistent, bb->dev);
                 q->stopped = false;
                 q->barrier_waiting = q->barrier_active = false;
                 q->barrier = NULL;
         }
         bb->n_queues = 0;
-        bb->abandoned_io = false;
         bb->persistent = false;
 }
 
@@ -386,6 +398,13 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
                 }
         }
         r = blk_io_start(bb);
+        if (r == -EBUSY) {
+                const BlkClass *bc = backend_class_data(d->backend, &vbd_class);
+                r = xenbus_device_set_error(d, r, "the kernel still holds %u I/Os of disks that went away (at most "
+                                            "%u): not connecting until it completes some",
+                                            bc ? bc->n_abandoned : 0, BLK_ABANDONED_MAX);
+                goto fail;
+        }
         if (r < 0) {
                 r = xenbus_device_set_error(d, r, "cannot set up asynchronous I/O: %s", strerror(-r));
                 goto fail;
@@ -477,6 +496,7 @@ static const char *const vbd_watched[] = { "physical-device-path", NULL };
 const BackendClass vbd_class = {
         .kind = "vbd",
         .init = vbd_init,
+        .done = vbd_done,
         .watched_backend_nodes = vbd_watched,
         .probe = vbd_probe,
         .backend_changed = vbd_backend_changed,
