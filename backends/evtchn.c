@@ -40,8 +40,7 @@ struct EvtchnPort {
         uint32_t local_port, domid, remote_port;
         evtchn_handler_t handler;
         void *userdata;
-        uint64_t window_start;
-        unsigned window_events;
+        RateWindow window;
         uint64_t throttled_total;
         bool throttled, kicked, in_handler, dead;
         LIST_ENTRY(EvtchnPort) throttled_link, kicked_link;
@@ -91,11 +90,7 @@ static void port_run(EvtchnPort *p) {
 }
 
 static bool rate_allows(EvtchnDispatcher *ed, EvtchnPort *p, uint64_t now) {
-        if (now - p->window_start >= ed->interval_usec) {
-                p->window_start = now;
-                p->window_events = 0;
-        }
-        return ++p->window_events <= ed->rate_limit;
+        return rate_window_take(&p->window, now, ed->interval_usec, ed->rate_limit, 1);
 }
 
 static void timer_arm(EvtchnDispatcher *ed) {
@@ -103,7 +98,7 @@ static void timer_arm(EvtchnDispatcher *ed) {
         uint64_t next = UINT64_MAX;
 
         LIST_FOREACH(p, &ed->throttled, throttled_link)
-                next = MIN(next, p->window_start + ed->interval_usec);
+                next = MIN(next, rate_window_end(&p->window, ed->interval_usec));
         if (next == UINT64_MAX)
                 return (void) sd_event_source_set_enabled(ed->timer, SD_EVENT_OFF);
         (void) sd_event_source_set_time(ed->timer, next);
@@ -129,7 +124,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 EvtchnPort *p, *ready = NULL;
 
                 LIST_FOREACH(p, &ed->throttled, throttled_link)
-                        if (now - p->window_start >= ed->interval_usec) {
+                        if (rate_window_ended(&p->window, now, ed->interval_usec)) {
                                 ready = p;
                                 break;
                         }
@@ -137,8 +132,9 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                         break;
                 LIST_REMOVE(ready, throttled_link);
                 ready->throttled = false;
-                ready->window_start = now;
-                ready->window_events = 1;
+                /* The held-back event is the new window's first. */
+                rate_window_restart(&ready->window, now);
+                (void) rate_allows(ed, ready, now);
                 /* The event that was held back may carry work: run it now. */
                 port_run(ready);
         }

@@ -42,22 +42,31 @@ void xenbus_unmap_grants(XenbusDevice *d, GrantMapping *m) {
 
 int xenbus_map_ring(XenbusDevice *d, const char *dir, const char *ref_key, const char *order_key,
                     unsigned max_order, GrantMapping *ret) {
-        uint32_t refs[1u << RING_PAGE_ORDER_MAX];
-        uint64_t order = 0, v;
-        unsigned n;
+        uint64_t order = 0;
         int r;
 
         max_order = MIN(max_order, RING_PAGE_ORDER_MAX);
         if (order_key) {
-                _cleanup_free_ char *p = path_join(dir, order_key);
-                if (!p)
-                        return -ENOMEM;
-                r = xs_read_uint(d->backend->xs, XBT_NULL, p, max_order, &order);
+                r = xenbus_read_uint(d, dir, order_key, max_order, &order);
                 if (r == -ENOENT)
                         order = 0;
                 else if (r < 0)
-                        return xenbus_device_set_error(d, r, "%s is not a ring order in 0..%u", p, max_order);
+                        return xenbus_device_set_error(d, r, "%s/%s is not a ring order in 0..%u", dir, order_key,
+                                                       max_order);
         }
+        return xenbus_map_ring_order(d, dir, ref_key, (unsigned) order, NULL, ret);
+}
+
+int xenbus_map_ring_order(XenbusDevice *d, const char *dir, const char *ref_key, unsigned order,
+                          uint32_t *ret_refs, GrantMapping *ret) {
+        uint32_t refs[1u << RING_PAGE_ORDER_MAX];
+        uint64_t v;
+        unsigned n;
+        int r;
+
+        if (order > RING_PAGE_ORDER_MAX)
+                return xenbus_device_set_error(d, -EINVAL, "ring order %u of %s is above %u", order, dir,
+                                               RING_PAGE_ORDER_MAX);
         n = 1u << order;
         for (unsigned i = 0; i < n; i++) {
                 _cleanup_free_ char *p = NULL;
@@ -66,18 +75,19 @@ int xenbus_map_ring(XenbusDevice *d, const char *dir, const char *ref_key, const
                  * stale ring-ref<i> nodes survive reconnects (Windows). */
                 if (order == 0 ? !(p = path_join(dir, ref_key)) : asprintf(&p, "%s/%s%u", dir, ref_key, i) < 0)
                         return -ENOMEM;
-                r = xs_read_uint(d->backend->xs, XBT_NULL, p, UINT32_MAX, &v);
+                r = xenbus_read_uint(d, p, NULL, UINT32_MAX, &v);
                 if (r < 0)
                         return xenbus_device_set_error(d, r, "%s is %s", p,
                                                        r == -ENOENT ? "missing" : "not a grant reference");
                 refs[i] = (uint32_t) v;
         }
+        if (ret_refs)
+                memcpy(ret_refs, refs, n * sizeof *refs);
         r = xenbus_map_grants(d, refs, n, true, ret);
-        if (r == -EDQUOT)
-                return xenbus_device_set_error(d, r, "guest would exceed max-grants-per-guest");
         if (r < 0)
-                return xenbus_device_set_error(d, r, "cannot map the %u-page ring from %s: %s", n, dir,
-                                               strerror(-r));
+                return xenbus_device_set_error(d, r, "cannot map the %u-page ring of %s: %s", n, dir,
+                                               r == -EDQUOT ? "guest would exceed max-grants-per-guest"
+                                                            : strerror(-r));
         return 0;
 }
 

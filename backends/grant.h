@@ -36,6 +36,12 @@ void xenbus_unmap_grants(XenbusDevice *d, GrantMapping *m);
  * order_key, or NULL, means one page. Orders above max_order are refused. */
 int xenbus_map_ring(XenbusDevice *d, const char *dir, const char *ref_key, const char *order_key,
                     unsigned max_order, GrantMapping *ret);
+/* The same with the order already known (blkback reads one ring-page-order
+ * for all its queue-N/ directories): ref_key for order 0, else
+ * ref_key0..2^order-1, read from dir; the refs also in ret_refs (if not NULL,
+ * 2^order of them). */
+int xenbus_map_ring_order(XenbusDevice *d, const char *dir, const char *ref_key, unsigned order,
+                          uint32_t *ret_refs, GrantMapping *ret);
 
 /* Batched grant copy: queue segments, then one hypercall per batch. */
 #define GRANT_COPY_BATCH_MAX 64

@@ -47,7 +47,7 @@ typedef struct BlkBacking {
  * store completes: true for local filesystems and local block devices;
  * false for network storage (NFS, CIFS, Ceph, FUSE, 9p, NBD, RBD, iSCSI,
  * NVMe over fabrics, DRBD), whose retransmits may still read a page after
- * the completion (anchors.md 13.4), and for anything not recognised. */
+ * the completion, and for anything not recognised. */
 bool blk_backing_is_local(const BlkBacking *b);
 
 /* Opens path (O_DIRECT when possible); a negative errno and a message for
@@ -109,8 +109,9 @@ int blk_persistent_init(BlkPersistentTable *t, unsigned max);
 void *blk_persistent_get(BlkPersistentTable *t, XenbusDevice *d, uint32_t gref, int *ret_error);
 /* Unmaps everything (no I/O may use the pages any more). */
 void blk_persistent_free(BlkPersistentTable *t, XenbusDevice *d);
-/* An abandoned I/O may still use the pages: keep them mapped for good. */
-void blk_persistent_abandon(BlkPersistentTable *t);
+/* Unmaps a table taken from a device that is gone (abandoned I/O, io.c),
+ * on the grant handle alone: the per-guest count is not touched. */
+void blk_persistent_release(BlkPersistentTable *t, xengnttab_handle *xgt);
 
 /* How a request's data reaches the guest: grant copy through daemon
  * buffers (one more copy of every byte, but no guest page is ever under
@@ -293,7 +294,6 @@ typedef struct Blkback {
         bool direct_io_safe;     /* backend node direct-io-safe=1 (the toolstack vouches for O_DIRECT) */
         bool offer_persistent;   /* feature-persistent as published (pvbackd.conf [disk] persistent-grants) */
         bool persistent;         /* both sides offered feature-persistent (this connection) */
-        bool abandoned_io;       /* blk_io_stop() left I/O with the kernel: keep persistent maps */
 
         /* online resize (resize.c) */
         int inotify_fd;
@@ -346,11 +346,38 @@ extern const BackendClass vbd_class;
 int blk_discard_submit(Blkback *bb, BlkRequest *r);
 void blk_discard_stop(Blkback *bb);
 
+/* The vbd class's own state (backend_class_data()): what outlives the
+ * devices. */
+typedef struct BlkAbandoned BlkAbandoned;
+typedef struct BlkClass {
+        BlkAbandoned *abandoned; /* io.c */
+        unsigned n_abandoned;    /* requests in all of them */
+} BlkClass;
+
+/* Most abandoned requests (I/O the kernel still held when its device went
+ * away, see io.c) kept at once, over all devices. Each holds up to a
+ * request's worth of daemon pages or guest mappings, and its device's
+ * persistent-grant tables stay mapped with it, so a guest that connected
+ * and went away again and again while its store hung would grow the
+ * daemon without end. At the bound, no vbd connects (blk_io_start() says
+ * -EBUSY) until the kernel has completed enough of them: no new I/O, so no
+ * more to abandon. Devices connected at the time may still add what they
+ * have in flight (at most their rings' slots) when they go. 1024 requests
+ * are two 16-page rings' worth, and at most 1 GiB of buffers with
+ * 256-segment requests. No pvbackd.conf key: the kernel releases them in
+ * its own time, and there is nothing for an administrator to weigh. */
+#define BLK_ABANDONED_MAX 1024u
+
 /* io.c */
+/* -EBUSY while BLK_ABANDONED_MAX abandoned requests are held. */
 int blk_io_start(Blkback *bb);
 /* Stops the engine without blocking for long: cancels in-flight AIO, waits
  * briefly, and abandons (never frees) buffers the kernel may still use. */
 void blk_io_stop(Blkback *bb);
+/* Frees what the kernel has given back of the abandoned I/O; never blocks. */
+void blk_abandoned_reap(BlkClass *bc);
+/* At the class's end: reaps what it can, leaves the rest to the exit. */
+void blk_abandoned_done(BlkClass *bc);
 static inline bool blk_busy(const Blkback *bb) {
         return bb->inflight > 0 || bb->discard_inflight > 0;
 }

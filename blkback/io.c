@@ -666,10 +666,96 @@ void blk_after_completions(Blkback *bb, unsigned touched, unsigned barrier_was_a
                 blk_finish_disconnect(bb); /* may free bb: last */
 }
 
+/* ---- I/O the kernel kept after its device went away ---- */
+
+/* One device's abandoned I/O: requests the kernel still held when the device
+ * went away, with their buffers (daemon pages or guest mappings), the AIO
+ * context, and the persistent-grant tables the I/O may use. None of it is
+ * freed or unmapped under a DMA: it is released when the kernel has
+ * completed every request of the context (blk_abandoned_reap()). Kept in
+ * the vbd class's data (BlkClass), reachable, so leak checkers do not count
+ * it. */
+struct BlkAbandoned {
+        BlkAbandoned *next;
+        io_context_t aio;
+        xengnttab_handle *xgt;
+        unsigned n_requests;   /* held here; n_inflight of them not yet completed */
+        unsigned n_inflight;
+        LIST_HEAD(, BlkRequest) requests;
+        BlkPersistentTable persistent[BLK_MAX_QUEUES];
+};
+
+static BlkClass *blk_class(Blkback *bb) {
+        return backend_class_data(xenbus_device_get_backend(bb->dev), &vbd_class);
+}
+
+static void abandoned_free(BlkClass *bc, BlkAbandoned *a) {
+        BlkRequest *r;
+
+        while ((r = LIST_FIRST(&a->requests))) {
+                LIST_REMOVE(r, link);
+                /* The device (and maybe its domain) is gone: unmap on the
+                 * handle, without the per-guest count. */
+                if (r->map.addr)
+                        (void) xengnttab_unmap(a->xgt, r->map.addr, r->map.n_pages);
+                for (unsigned i = 0; i < r->nr_segments; i++)
+                        free(r->seg[i].page);
+                free(r);
+        }
+        for (unsigned i = 0; i < BLK_MAX_QUEUES; i++)
+                blk_persistent_release(&a->persistent[i], a->xgt);
+        io_destroy(a->aio); /* nothing in flight: returns at once */
+        bc->n_abandoned -= MIN(bc->n_abandoned, a->n_requests);
+        log_info("The kernel completed %u abandoned I/Os: their buffers are released (%u abandoned left)",
+                 a->n_requests, bc->n_abandoned);
+        free(a);
+}
+
+/* Takes the completions of abandoned I/O without blocking, and frees each
+ * context whose I/O the kernel has all given back. */
+void blk_abandoned_reap(BlkClass *bc) {
+        for (BlkAbandoned **p = &bc->abandoned; *p;) {
+                BlkAbandoned *a = *p;
+                struct io_event ev[BLK_EVENTS];
+                struct timespec zero = {};
+                int n;
+
+                do {
+                        n = io_getevents(a->aio, 0, BLK_EVENTS, ev, &zero);
+                        for (int i = 0; i < n; i++) {
+                                BlkRequest *r = ev[i].data;
+                                if (r && r->in_aio) {
+                                        r->in_aio = false;
+                                        a->n_inflight--;
+                                }
+                        }
+                } while (n == BLK_EVENTS);
+                if (a->n_inflight > 0) {
+                        p = &a->next;
+                        continue;
+                }
+                *p = a->next;
+                abandoned_free(bc, a);
+        }
+}
+
+void blk_abandoned_done(BlkClass *bc) {
+        if (!bc)
+                return;
+        blk_abandoned_reap(bc);
+        /* What is left the kernel still holds: leave it to the exit. */
+}
+
 int blk_io_start(Blkback *bb) {
+        BlkClass *bc = blk_class(bb);
         unsigned slots = 8;
         int r;
 
+        if (bc) {
+                blk_abandoned_reap(bc);
+                if (bc->n_abandoned >= BLK_ABANDONED_MAX)
+                        return -EBUSY;
+        }
         for (unsigned i = 0; i < bb->n_queues; i++)
                 slots += bb->queues[i].ring_size;
         bb->aio = 0;
@@ -694,12 +780,55 @@ int blk_io_start(Blkback *bb) {
         return 0;
 }
 
-/* Requests the kernel still held when their device went away: their
- * buffers (daemon pages or guest mappings) and the AIO context stay
- * allocated for the daemon's lifetime rather than being freed or unmapped
- * under a DMA. Reachable from here, so leak checkers do not count them. */
-static LIST_HEAD(, BlkRequest) abandoned_requests = LIST_HEAD_INITIALIZER(abandoned_requests);
-static unsigned n_abandoned_contexts;
+/* io_destroy() would block until the kernel lets go: keep what it holds
+ * (see BlkAbandoned) and go on. */
+static void abandon(Blkback *bb) {
+        BlkClass *bc = blk_class(bb);
+        BlkAbandoned *a = bc ? calloc(1, sizeof *a) : NULL;
+        BlkRequest *r, *next;
+
+        log_dev_warning(bb->dev,
+                        "%u I/Os on %s still in flight after %u ms: abandoning them with their buffers "
+                        "(kept until the kernel completes them) and their AIO context",
+                        bb->inflight, bb->backing.path, BLK_RELEASE_WAIT_MS);
+        if (a) {
+                *a = (BlkAbandoned) { .aio = bb->aio, .xgt = xenbus_device_gnttab(bb->dev) };
+                LIST_INIT(&a->requests);
+        }
+        for (r = LIST_FIRST(&bb->requests); r; r = next) {
+                next = LIST_NEXT(r, link);
+                if (!r->in_aio)
+                        continue;
+                LIST_REMOVE(r, link);
+                r->queue->inflight--;
+                r->queue = NULL; /* the device is going away */
+                if (a) {
+                        LIST_INSERT_HEAD(&a->requests, r, link);
+                        a->n_requests++;
+                        a->n_inflight++;
+                } /* else: lost, but never freed under the kernel */
+        }
+        /* The persistent maps may be under the I/O too: never unmapped
+         * before it completes (lost, still mapped, without a record). */
+        for (unsigned i = 0; i < BLK_MAX_QUEUES; i++) {
+                if (a)
+                        a->persistent[i] = bb->queues[i].persistent;
+                bb->queues[i].persistent = (BlkPersistentTable) {};
+        }
+        if (a) {
+                blk_abandoned_reap(bc); /* the older ones, while we are at it */
+                a->next = bc->abandoned;
+                bc->abandoned = a;
+                bc->n_abandoned += a->n_requests;
+                if (bc->n_abandoned >= BLK_ABANDONED_MAX)
+                        log_dev_warning(bb->dev,
+                                        "%u abandoned I/Os in all (at most %u): no vbd connects until the kernel "
+                                        "completes some",
+                                        bc->n_abandoned, BLK_ABANDONED_MAX);
+        }
+        bb->aio = 0;
+        bb->inflight = 0;
+}
 
 static void reap(Blkback *bb, struct io_event *ev, int n) {
         for (int i = 0; i < n; i++) {
@@ -712,7 +841,7 @@ static void reap(Blkback *bb, struct io_event *ev, int n) {
 }
 
 void blk_io_stop(Blkback *bb) {
-        BlkRequest *r, *next;
+        BlkRequest *r;
 
         blk_discard_stop(bb); /* never waits for a running discard */
         if (bb->aio && bb->inflight > 0) {
@@ -741,26 +870,9 @@ void blk_io_stop(Blkback *bb) {
                                 reap(bb, ev, n);
                 }
         }
-        if (bb->aio && bb->inflight > 0) {
-                /* io_destroy() would block until the kernel lets go. */
-                log_dev_warning(bb->dev,
-                                "%u I/Os on %s still in flight after %u ms: abandoning them with their buffers "
-                                "(kept, not freed) and their AIO context",
-                                bb->inflight, bb->backing.path, BLK_RELEASE_WAIT_MS);
-                for (r = LIST_FIRST(&bb->requests); r; r = next) {
-                        next = LIST_NEXT(r, link);
-                        if (r->in_aio) {
-                                LIST_REMOVE(r, link);
-                                r->queue->inflight--;
-                                r->queue = NULL; /* the device is going away */
-                                LIST_INSERT_HEAD(&abandoned_requests, r, link);
-                        }
-                }
-                n_abandoned_contexts++;
-                bb->abandoned_io = true; /* persistent maps stay too */
-                bb->aio = 0;
-                bb->inflight = 0;
-        } else if (bb->aio) {
+        if (bb->aio && bb->inflight > 0)
+                abandon(bb);
+        else if (bb->aio) {
                 io_destroy(bb->aio); /* nothing in flight: returns at once */
                 bb->aio = 0;
         }

@@ -73,25 +73,12 @@ void blk_persistent_free(BlkPersistentTable *t, XenbusDevice *d) {
         *t = (BlkPersistentTable) {};
 }
 
-/* Tables whose pages an abandoned I/O may still use: kept mapped for the
- * daemon's lifetime, reachable from here (as io.c's abandoned requests). */
-typedef struct AbandonedTable {
-        struct AbandonedTable *next;
-        BlkPersistentTable t;
-} AbandonedTable;
-
-static AbandonedTable *abandoned_tables;
-
-void blk_persistent_abandon(BlkPersistentTable *t) {
-        AbandonedTable *a;
-
+void blk_persistent_release(BlkPersistentTable *t, xengnttab_handle *xgt) {
         if (!t->slots)
                 return;
-        a = calloc(1, sizeof *a);
-        if (a) {
-                a->t = *t;
-                a->next = abandoned_tables;
-                abandoned_tables = a;
-        } /* else: lost, but still never unmapped under the kernel */
+        for (unsigned i = 0; i < t->capacity; i++)
+                if (t->slots[i].map.addr)
+                        (void) xengnttab_unmap(xgt, t->slots[i].map.addr, t->slots[i].map.n_pages);
+        free(t->slots);
         *t = (BlkPersistentTable) {};
 }

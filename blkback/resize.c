@@ -2,10 +2,9 @@
 
 /* Online resize. When the backing store grows, the new `sectors` is written
  * to the backend directory; the frontends re-read the disk information on
- * backend changes (Windows xenvbd on any change under the backend
- * directory; Linux blkfront on its backend watch). Requests are checked
- * against the size the daemon holds, so I/O to the new area works from the
- * moment it is published.
+ * backend changes (the Windows PV drivers and Linux blkfront both watch
+ * the backend directory). Requests are checked against the size the daemon
+ * holds, so I/O to the new area works from the moment it is published.
  *
  * Regular files: an inotify watch (IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE).
  * Our own writes raise IN_MODIFY too, so an event only arms a short timer

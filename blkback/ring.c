@@ -11,6 +11,7 @@
 
 #include "blkback.h"
 #include "blkif-abi.h"
+#include "ring.h"
 
 #if defined(__x86_64__)
 static_assert(sizeof(blkif_request_t) == sizeof(union blkif_x86_64_request), "native is x86_64");
@@ -67,9 +68,7 @@ int blk_ring_pending(BlkQueue *q) {
         RING_DISPATCH(q, r, {
                 RING_IDX rp = r->sring->req_prod;
                 xen_rmb(); /* see the requests up to rp */
-                /* More unanswered requests than slots: the producer index is
-                 * garbage (the frontend cannot have produced them). */
-                if (rp - r->rsp_prod_pvt > RING_SIZE(r) || rp - r->req_cons > RING_SIZE(r))
+                if (!ring_req_prod_sane(rp, r->req_cons, r->rsp_prod_pvt, RING_SIZE(r)))
                         return -EPROTO;
                 n = (int) (rp - r->req_cons);
         });

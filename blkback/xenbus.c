@@ -16,14 +16,29 @@
 #define KERNEL_BLKBACK_DRIVER "/sys/bus/xen-backend/drivers/vbd"
 
 static int vbd_init(Backend *b) {
-        (void) b;
+        BlkClass *bc;
+
         if (access(KERNEL_BLKBACK_DRIVER, F_OK) == 0) {
                 log_error("The kernel's xen-blkback is bound (" KERNEL_BLKBACK_DRIVER " exists): not serving "
                           "vbd devices, as both would drive the same disks. Blacklist xen_blkback "
                           "(see /etc/modprobe.d/pvbackd.conf) and reboot.");
                 return -EBUSY;
         }
+        bc = calloc(1, sizeof *bc);
+        if (!bc)
+                return -ENOMEM;
+        backend_set_class_data(b, &vbd_class, bc);
         return 0;
+}
+
+static void vbd_done(Backend *b) {
+        BlkClass *bc = backend_class_data(b, &vbd_class);
+
+        blk_abandoned_done(bc);
+        if (bc && !bc->abandoned) {
+                backend_set_class_data(b, &vbd_class, NULL);
+                free(bc);
+        } /* else the kernel still holds buffers: they stay, reachable, until the exit */
 }
 
 static Blkback *blkback_get(XenbusDevice *d) {
@@ -282,46 +297,24 @@ void blk_unmap_queues(Blkback *bb) {
                 blk_ring_detach(q);
                 xenbus_unmap_grants(bb->dev, &q->ring_map);
                 blk_queue_free_pages(q);
-                if (bb->abandoned_io)
-                        blk_persistent_abandon(&q->persistent);
-                else
-                        blk_persistent_free(&q->persistent, bb->dev);
+                /* Empty if blk_io_stop() abandoned I/O that may use it. */
+                blk_persistent_free(&q->persistent, bb->dev);
                 q->stopped = false;
                 q->barrier_waiting = q->barrier_active = false;
                 q->barrier = NULL;
         }
         blk_shadow_stop(bb);
         bb->n_queues = 0;
-        bb->abandoned_io = false;
         bb->persistent = false;
 }
 
 static int map_queue(Blkback *bb, BlkQueue *q, const char *dir, unsigned order, BlkAbi abi, uint32_t *ret_refs) {
         XenbusDevice *d = bb->dev;
-        uint32_t refs[1u << RING_PAGE_ORDER_MAX];
-        unsigned n = 1u << order;
-        uint64_t v;
         int r;
 
-        for (unsigned i = 0; i < n; i++) {
-                _cleanup_free_ char *p = NULL;
-
-                /* The order decides the key names, never which keys exist:
-                 * stale ring-ref<i> survive reconnects (Windows). */
-                if (order == 0 ? !(p = path_join(dir, "ring-ref")) : asprintf(&p, "%s/ring-ref%u", dir, i) < 0)
-                        return -ENOMEM;
-                r = xenbus_read_uint(d, p, NULL, UINT32_MAX, &v);
-                if (r < 0)
-                        return xenbus_device_set_error(d, r, "%s is %s", p,
-                                                       r == -ENOENT ? "missing" : "not a grant reference");
-                refs[i] = (uint32_t) v;
-        }
-        memcpy(ret_refs, refs, n * sizeof *refs);
-        r = xenbus_map_grants(d, refs, n, true, &q->ring_map);
+        r = xenbus_map_ring_order(d, dir, "ring-ref", order, ret_refs, &q->ring_map);
         if (r < 0)
-                return xenbus_device_set_error(d, r, "cannot map the %u-page ring of %s: %s", n, dir,
-                                               r == -EDQUOT ? "guest would exceed max-grants-per-guest"
-                                                            : strerror(-r));
+                return r;
         r = blk_ring_attach(q, abi);
         if (r < 0)
                 return xenbus_device_set_error(d, r, "out of memory");
@@ -415,6 +408,13 @@ static int vbd_connect(XenbusDevice *d, XsBatch *pub) {
         if (r < 0)
                 goto fail;
         r = blk_io_start(bb);
+        if (r == -EBUSY) {
+                const BlkClass *bc = backend_class_data(xenbus_device_get_backend(d), &vbd_class);
+                r = xenbus_device_set_error(d, r, "the kernel still holds %u I/Os of disks that went away (at most "
+                                            "%u): not connecting until it completes some",
+                                            bc ? bc->n_abandoned : 0, BLK_ABANDONED_MAX);
+                goto fail;
+        }
         if (r < 0) {
                 r = xenbus_device_set_error(d, r, "cannot set up asynchronous I/O: %s", strerror(-r));
                 goto fail;
@@ -510,6 +510,7 @@ static const char *const vbd_watched[] = { "physical-device-path", NULL };
 const BackendClass vbd_class = {
         .kind = "vbd",
         .init = vbd_init,
+        .done = vbd_done,
         .watched_backend_nodes = vbd_watched,
         .probe = vbd_probe,
         .backend_changed = vbd_backend_changed,

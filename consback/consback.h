@@ -71,8 +71,7 @@ typedef struct Console {
         EvtchnPort *port;
 
         /* Flow control: our own per-console event rate limit. */
-        uint64_t window_start;
-        unsigned window_events;
+        RateWindow window;
         uint64_t throttled;
         sd_event_source *throttle_timer;
         ConsBuffer buf;

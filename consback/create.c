@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
-/* pvbackd's own secondary consoles, declared in pvbackd.conf. When a domain
- * appears, its name is matched against the [guest "<name>"] sections and each
- * declared console becomes device/console/<n> (n = 1..9, skipping numbers in
- * use, e.g. by libxl channels) plus its backend directory, written in ONE
- * transaction with libxl's nodes and permissions: Linux's hvc_xen probes on
- * the first node it sees and never retries (seen in the lab). type=pvbackd
- * keeps QEMU and xenconsoled away and is how claims() recognises ours. When
- * the domain goes, or a reload drops the declaration, the directories are
+/* pvbackd's own secondary consoles, laid out as libxl lays out its extra
+ * consoles. When a domain appears, its name is matched against the
+ * [guest "<name>"] sections and each declared console becomes
+ * device/console/<n> (n = 1..9, skipping numbers in use, e.g. by libxl
+ * channels) plus its backend directory, written in ONE transaction with
+ * libxl's nodes and permissions: Linux's hvc_xen probes on the first node it
+ * sees and never retries, so a console written node by node can be missed by
+ * a booting guest. type=pvbackd keeps QEMU and xenconsoled away and is how
+ * claims() recognises ours. When the domain goes, or a reload drops the
+ * declaration, the directories are
  * removed again, if they are still ours. */
 
 #include <stdio.h>

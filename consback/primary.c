@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 
 /* The primary console, /local/domain/<id>/console, in place of xenconsoled
- * ([console] primary = yes), as libxl 4.17 wires it. It has no
+ * ([console] primary = yes), reading what libxl writes for it. It has no
  * xenbus handshake and no device the core would see: libxl writes ring-ref
  * (a frame number), port (an unbound port for dom0), type=xenconsoled and
  * tty="" after @introduceDomain, so each domain's console directory is
@@ -203,8 +203,8 @@ static void primary_update(PrimaryConsole *pc) {
 
         if ((c->intf || c->failed) && ref == pc->ring_ref && port == pc->port) {
                 /* Same ring: keep the mapping and the binding (a guest's
-                 * EVTCHNOP_reset re-binds to our port, as Windows' XENCONS
-                 * does on resume). */
+                 * EVTCHNOP_reset, as the Windows PV drivers do, re-binds to
+                 * our port). */
                 if (c->intf)
                         primary_publish_tty(pc);
                 return;

@@ -299,11 +299,15 @@ static void ring_work(Console *c) {
 
 static int on_throttle_end(sd_event_source *s, uint64_t usec, void *userdata) {
         Console *c = userdata;
+        const PvbackdConfig *cfg = console_config(c);
+        uint64_t now = now_usec();
 
         (void) s;
         (void) usec;
-        c->window_start = now_usec();
-        c->window_events = 1;
+        /* The held-back event is the new window's first. */
+        rate_window_restart(&c->window, now);
+        (void) rate_window_take(&c->window, now, (uint64_t) cfg->console_rate_interval_ms * 1000,
+                                cfg->console_rate_limit, 1);
         ring_work(c);
         return 0;
 }
@@ -319,20 +323,16 @@ static void on_event(EvtchnPort *p, void *userdata) {
                 (void) sd_event_source_get_enabled(c->throttle_timer, &enabled);
         if (enabled != SD_EVENT_OFF)
                 return; /* throttled: the timer reads the ring when the interval ends */
-        if (now - c->window_start >= interval) {
-                c->window_start = now;
-                c->window_events = 0;
-        }
-        if (++c->window_events > cfg->console_rate_limit) {
+        if (!rate_window_take(&c->window, now, interval, cfg->console_rate_limit, 1)) {
                 c->throttled++;
                 if (!c->throttle_timer) {
                         if (sd_event_add_time(backend_event(c->cc->backend), &c->throttle_timer, CLOCK_MONOTONIC,
-                                              c->window_start + interval, 0, on_throttle_end, c) < 0) {
+                                              rate_window_end(&c->window, interval), 0, on_throttle_end, c) < 0) {
                                 ring_work(c); /* cannot wait: do not lose the event */
                                 return;
                         }
                 } else
-                        (void) sd_event_source_set_time(c->throttle_timer, c->window_start + interval);
+                        (void) sd_event_source_set_time(c->throttle_timer, rate_window_end(&c->window, interval));
                 (void) sd_event_source_set_enabled(c->throttle_timer, SD_EVENT_ONESHOT);
                 if (ratelimit_below(&c->ratelimit))
                         log_cons_debug(c, "console event rate limit reached (%u per %u ms)",
@@ -369,8 +369,7 @@ int console_ring_attach(Console *c, uint32_t remote_port) {
         c->intf = c->ring_addr;
         c->failed = false;
         c->input_blocked = false;
-        c->window_start = now_usec();
-        c->window_events = 0;
+        rate_window_restart(&c->window, now_usec());
         /* Output written before we connected. */
         evtchn_port_kick(c->port);
         return 0;

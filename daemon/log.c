@@ -95,17 +95,12 @@ finish:
 bool ratelimit_below(RateLimit *rl) {
         uint64_t now = now_usec();
 
-        if (rl->begin == 0 || now - rl->begin >= rl->interval_usec) {
-                if (rl->suppressed > 0)
-                        log_warning("%u similar messages suppressed", rl->suppressed);
-                rl->begin = now;
-                rl->num = 0;
+        if (rl->suppressed > 0 && rate_window_ended(&rl->window, now, rl->interval_usec)) {
+                log_warning("%u similar messages suppressed", rl->suppressed);
                 rl->suppressed = 0;
         }
-        if (rl->num < rl->burst) {
-                rl->num++;
+        if (rl->burst > 0 && rate_window_take(&rl->window, now, rl->interval_usec, rl->burst, 1))
                 return true;
-        }
         rl->suppressed++;
         return false;
 }

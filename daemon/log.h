@@ -39,12 +39,12 @@ int log_internal(int level, int error, const LogContext *ctx, const char *func, 
 #define log_warning_errno(error, ...) log_full_errno(LOG_WARNING, error, __VA_ARGS__)
 #define log_error_errno(error, ...) log_full_errno(LOG_ERR, error, __VA_ARGS__)
 
-/* A token bucket for messages a guest can trigger at will. */
+/* At most burst messages per interval, for messages a guest can trigger at
+ * will; on util.h's RateWindow, as every limit in pvbackd. */
 typedef struct RateLimit {
         uint64_t interval_usec;
         unsigned burst;
-        uint64_t begin;
-        unsigned num;
+        RateWindow window;
         unsigned suppressed;
 } RateLimit;
 

@@ -50,6 +50,15 @@ char *sanitize_for_log(const char *s, size_t max) {
         return r;
 }
 
+bool rate_window_take(RateWindow *w, uint64_t now, uint64_t interval_usec, uint64_t limit, uint64_t cost) {
+        if (rate_window_ended(w, now, interval_usec))
+                rate_window_restart(w, now);
+        if (w->used > 0 && (cost > limit || w->used > limit - cost))
+                return false;
+        w->used = MIN(w->used + cost, limit);
+        return true;
+}
+
 uint64_t now_usec(void) {
         struct timespec ts;
 

@@ -64,6 +64,44 @@ char *sanitize_for_log(const char *s, size_t max);
 
 uint64_t now_usec(void);
 
+/* The one rate limiter of pvbackd: a fixed window of interval_usec that
+ * starts at the first use after the previous one ended, with room for limit
+ * units (events, or bytes). It holds only the window; the caller passes the
+ * limit and the interval at every use, so that a reload or a live `rate`
+ * change applies at once. Used by the event channel dispatcher (events per
+ * port), the consoles (events per console), netback's egress credit (bytes
+ * per queue) and RateLimit (log messages).
+ *
+ * Not sd_event_source_set_ratelimit(): that limits one sd-event source, and
+ * none of these is one. All event channels share one fd (one source), the
+ * consoles are limited inside their event channel's handler, the credit
+ * counts bytes rather than dispatches, and when the limit is hit the event
+ * must stay masked and be run again when the window ends (its notification
+ * may carry work), which each caller does with its own timer. */
+typedef struct RateWindow {
+        uint64_t start; /* 0: no window yet */
+        uint64_t used;
+} RateWindow;
+
+static inline bool rate_window_ended(const RateWindow *w, uint64_t now, uint64_t interval_usec) {
+        return w->start == 0 || now - w->start >= interval_usec;
+}
+
+static inline uint64_t rate_window_end(const RateWindow *w, uint64_t interval_usec) {
+        return w->start + interval_usec;
+}
+
+/* A new, empty window from now. */
+static inline void rate_window_restart(RateWindow *w, uint64_t now) {
+        *w = (RateWindow) { .start = now ?: 1, .used = 0 };
+}
+
+/* Takes cost units now if they fit the window (a new one if the last has
+ * ended), or if the window is still untouched, so that one cost larger than
+ * the limit is not refused for ever. False: over the limit until
+ * rate_window_end(); nothing was taken. limit is at least 1. */
+bool rate_window_take(RateWindow *w, uint64_t now, uint64_t interval_usec, uint64_t limit, uint64_t cost);
+
 /* Hands ownership of a pointer to the caller and clears the variable. */
 #define TAKE_PTR(p)                              \
         ({                                       \

@@ -100,7 +100,7 @@ void vif_ctrl_event(Vif *v) {
         rp = v->ctrl.sring->req_prod;
         xen_rmb();
         rc = v->ctrl.req_cons;
-        if (rp - rc > RING_SIZE(&v->ctrl) || rc - v->ctrl.rsp_prod_pvt > RING_SIZE(&v->ctrl)) {
+        if (!ring_req_prod_sane(rp, rc, v->ctrl.rsp_prod_pvt, RING_SIZE(&v->ctrl))) {
                 xenbus_device_fatal(d, -EPROTO, "control ring producer index %u is beyond the ring", rp);
                 return;
         }

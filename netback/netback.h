@@ -22,6 +22,7 @@
 
 #include "evtchn.h"
 #include "grant.h"
+#include "ring.h"
 #include "xenbus.h"
 
 #define VIF_MAX_QUEUES 8u
@@ -35,6 +36,9 @@
 #define VIF_ARENA_SIZE (4u * (sizeof(struct virtio_net_hdr) + VIF_MAX_FRAME + 64u))
 
 typedef struct Vif Vif;
+/* A queue's TX and RX work in progress (tx.c, rx.c), allocated with the queue. */
+typedef struct TxBatch TxBatch;
+typedef struct RxBatch RxBatch;
 
 typedef struct VifStats {
         uint64_t tx_packets, tx_bytes, tx_dropped, tx_errors;
@@ -75,11 +79,13 @@ typedef struct VifQueue {
         sd_event_source *stall_timer;
 
         uint8_t *tx_arena, *rx_arena;
+        TxBatch *tx_batch;
+        RxBatch *rx_batch;
         RxPending pending;
         bool rx_stalled;      /* dropping until the frontend posts buffers again */
 
         /* Egress credit (rate=bytes,usecs). */
-        uint64_t credit_left, credit_window_start;
+        RateWindow credit;   /* bytes sent in the current window */
 
         VifStats stats;
 } VifQueue;
@@ -127,10 +133,12 @@ int tap_set_mac(Vif *v, const uint8_t mac[6]);
 /* tx.c */
 void vif_tx_event(VifQueue *q);
 void vif_credit_reset(VifQueue *q);
+TxBatch *vif_tx_batch_new(void); /* free() it */
 
 /* rx.c */
 int vif_rx_start(VifQueue *q);
 void vif_rx_stop(VifQueue *q);
+RxBatch *vif_rx_batch_new(void); /* free() it */
 void vif_rx_buffers_posted(Vif *v, VifQueue *q);
 
 /* ctrl.c */

@@ -24,12 +24,16 @@ typedef struct RxPlaced {
         unsigned seg_first, n_segs;
 } RxPlaced;
 
-typedef struct RxBatch {
+struct RxBatch {
         GrantCopyBatch copy;
         RxPlaced placed[GRANT_COPY_BATCH_MAX];
         unsigned n;
         uint32_t dirty; /* netif queues with responses to push */
-} RxBatch;
+};
+
+RxBatch *vif_rx_batch_new(void) {
+        return calloc(1, sizeof(RxBatch));
+}
 
 static void rx_flush(Vif *v, RxBatch *b) {
         int r = grant_copy_flush(&b->copy);
@@ -82,7 +86,7 @@ static int rx_place(Vif *v, RxBatch *b, VifQueue *src, const struct virtio_net_h
         netif_extra_info_t extras[2];
         unsigned n_extras = 0, n_data, need;
         uint16_t flags = 0;
-        RING_IDX avail;
+        RING_IDX rp;
         size_t off = 0;
         RxPlaced *pl;
 
@@ -132,18 +136,19 @@ static int rx_place(Vif *v, RxBatch *b, VifQueue *src, const struct virtio_net_h
                 q->stats.rx_dropped++;
                 return 1;
         }
-        avail = q->rx.sring->req_prod - q->rx.req_cons;
+        rp = q->rx.sring->req_prod;
         xen_rmb();
-        if (avail > RING_SIZE(&q->rx)) {
-                xenbus_device_fatal(d, -EPROTO, "queue %u: RX producer index is beyond the ring", q->index);
-                return -EPROTO;
-        }
-        if (avail < need) {
+        if (!ring_req_prod_sane(rp, q->rx.req_cons, q->rx.rsp_prod_pvt, RING_SIZE(&q->rx)))
+                goto broken;
+        if (rp - q->rx.req_cons < need) {
                 /* Ask to be told when enough buffers are there, then look again. */
                 q->rx.sring->req_event = q->rx.req_cons + need;
                 xen_mb();
-                avail = q->rx.sring->req_prod - q->rx.req_cons;
-                if (avail < need || avail > RING_SIZE(&q->rx))
+                rp = q->rx.sring->req_prod;
+                xen_rmb();
+                if (!ring_req_prod_sane(rp, q->rx.req_cons, q->rx.rsp_prod_pvt, RING_SIZE(&q->rx)))
+                        goto broken;
+                if (rp - q->rx.req_cons < need)
                         return 0;
         }
 
@@ -176,6 +181,11 @@ static int rx_place(Vif *v, RxBatch *b, VifQueue *src, const struct virtio_net_h
         q->stats.rx_bytes += len;
         b->dirty |= 1u << q->index;
         return 1;
+
+broken:
+        xenbus_device_fatal(d, -EPROTO, "queue %u: RX producer index %u is beyond the ring (consumer %u, responses %u)",
+                            q->index, rp, q->rx.req_cons, q->rx.rsp_prod_pvt);
+        return -EPROTO;
 }
 
 static int on_stall_timer(sd_event_source *s, uint64_t usec, void *userdata);
@@ -213,23 +223,23 @@ static void rx_unhold(VifQueue *src) {
 static void rx_run(VifQueue *src) {
         Vif *v = src->vif;
         XenbusDevice *d = v->dev;
-        static RxBatch b;
+        RxBatch *b = src->rx_batch; /* the source queue's own */
         size_t used = 0;
         int r;
 
-        b.n = 0;
-        b.dirty = 0;
-        grant_copy_init(&b.copy, xenbus_device_gnttab(d));
+        b->n = 0;
+        b->dirty = 0;
+        grant_copy_init(&b->copy, xenbus_device_gnttab(d));
 
         if (src->pending.valid) {
                 RxPending *p = &src->pending;
-                r = rx_place(v, &b, src, &p->hdr, &p->hash, p->data, p->len, p->dest);
+                r = rx_place(v, b, src, &p->hdr, &p->hash, p->data, p->len, p->dest);
                 if (r < 0)
                         return;
                 if (r == 0)
                         return; /* still no room */
-                rx_flush(v, &b);
-                rx_push(v, &b);
+                rx_flush(v, b);
+                rx_push(v, b);
                 rx_unhold(src);
         }
 
@@ -241,8 +251,8 @@ static void rx_run(VifQueue *src) {
                 unsigned dest;
                 RxFlowHash hash;
 
-                if (used + RX_READ_MAX > VIF_ARENA_SIZE || b.copy.n + 17 > GRANT_COPY_BATCH_MAX) {
-                        rx_flush(v, &b);
+                if (used + RX_READ_MAX > VIF_ARENA_SIZE || b->copy.n + 17 > GRANT_COPY_BATCH_MAX) {
+                        rx_flush(v, b);
                         used = 0;
                 }
                 buf = src->rx_arena + used;
@@ -270,7 +280,7 @@ static void rx_run(VifQueue *src) {
                         continue;
                 }
                 dest = rx_choose_queue(v, src, buf, len, &hash);
-                r = rx_place(v, &b, src, &h, &hash, buf, len, dest);
+                r = rx_place(v, b, src, &h, &hash, buf, len, dest);
                 if (r < 0)
                         return;
                 if (r == 0) {
@@ -278,15 +288,15 @@ static void rx_run(VifQueue *src) {
                                 v->queues[dest].stats.rx_dropped++;
                                 continue;
                         }
-                        rx_flush(v, &b);
-                        rx_push(v, &b);
+                        rx_flush(v, b);
+                        rx_push(v, b);
                         rx_hold(src, &h, &hash, buf, len, dest);
                         return;
                 }
                 used += (VNET_HDR_LEN + len + 7) & ~(size_t) 7;
         }
-        rx_flush(v, &b);
-        rx_push(v, &b);
+        rx_flush(v, b);
+        rx_push(v, b);
 }
 
 static int on_tap_readable(sd_event_source *s, int fd, uint32_t revents, void *userdata) {

@@ -29,12 +29,16 @@ typedef struct TxPacket {
         unsigned seg_first, n_segs;
 } TxPacket;
 
-typedef struct TxBatch {
+struct TxBatch {
         GrantCopyBatch copy;
         TxPacket pkts[VIF_BUDGET];
         unsigned n;
         size_t arena_used;
-} TxBatch;
+};
+
+TxBatch *vif_tx_batch_new(void) {
+        return calloc(1, sizeof(TxBatch));
+}
 
 static void tx_respond(VifQueue *q, uint16_t id, int16_t status) {
         netif_tx_response_t *r = RING_GET_RESPONSE(&q->tx, q->tx.rsp_prod_pvt);
@@ -53,8 +57,7 @@ static void tx_respond_packet(VifQueue *q, const TxPacket *p, int16_t status) {
 }
 
 void vif_credit_reset(VifQueue *q) {
-        q->credit_left = q->vif->credit_bytes;
-        q->credit_window_start = now_usec();
+        rate_window_restart(&q->credit, now_usec());
 }
 
 static int on_credit_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -77,20 +80,14 @@ static bool tx_credit_allows(VifQueue *q, size_t size) {
         if (v->credit_bytes == 0)
                 return true;
         now = now_usec();
-        if (now - q->credit_window_start >= v->credit_usec) {
-                q->credit_window_start = now;
-                q->credit_left = v->credit_bytes;
-        }
-        if (size <= q->credit_left || q->credit_left == v->credit_bytes) {
-                q->credit_left -= MIN(size, q->credit_left);
+        if (rate_window_take(&q->credit, now, v->credit_usec, v->credit_bytes, size))
                 return true;
-        }
         if (!q->credit_timer) {
                 if (sd_event_add_time(xenbus_device_event(v->dev), &q->credit_timer, CLOCK_MONOTONIC, 0, 0,
                                       on_credit_timer, q) < 0)
                         return true; /* no timer: do not stall the guest */
         }
-        (void) sd_event_source_set_time(q->credit_timer, q->credit_window_start + v->credit_usec);
+        (void) sd_event_source_set_time(q->credit_timer, rate_window_end(&q->credit, v->credit_usec));
         (void) sd_event_source_set_enabled(q->credit_timer, SD_EVENT_ONESHOT);
         return false;
 }
@@ -324,7 +321,7 @@ static void tx_queue_copies(VifQueue *q, TxBatch *b, TxPacket *p) {
 void vif_tx_event(VifQueue *q) {
         Vif *v = q->vif;
         XenbusDevice *d = v->dev;
-        static TxBatch b; /* one event loop: one batch at a time */
+        TxBatch *b = q->tx_batch; /* the queue's own: whoever runs the queue owns it */
         RING_IDX rp;
         bool limited = false;
         int more, r;
@@ -333,16 +330,16 @@ void vif_tx_event(VifQueue *q) {
                 return;
         rp = q->tx.sring->req_prod;
         xen_rmb();
-        if (rp - q->tx.req_cons > RING_SIZE(&q->tx) || q->tx.req_cons - q->tx.rsp_prod_pvt > RING_SIZE(&q->tx)) {
-                xenbus_device_fatal(d, -EPROTO, "queue %u: TX producer index %u is beyond the ring (consumer %u)",
-                                    q->index, rp, q->tx.req_cons);
+        if (!ring_req_prod_sane(rp, q->tx.req_cons, q->tx.rsp_prod_pvt, RING_SIZE(&q->tx))) {
+                xenbus_device_fatal(d, -EPROTO, "queue %u: TX producer index %u is beyond the ring (consumer %u, responses %u)",
+                                    q->index, rp, q->tx.req_cons, q->tx.rsp_prod_pvt);
                 return;
         }
-        b.n = 0;
-        b.arena_used = 0;
-        grant_copy_init(&b.copy, xenbus_device_gnttab(d));
+        b->n = 0;
+        b->arena_used = 0;
+        grant_copy_init(&b->copy, xenbus_device_gnttab(d));
         for (unsigned budget = 0; budget < VIF_BUDGET; budget++) {
-                TxPacket *p = &b.pkts[b.n];
+                TxPacket *p = &b->pkts[b->n];
                 netif_tx_request_t peek;
 
                 if (q->tx.req_cons == rp)
@@ -357,18 +354,18 @@ void vif_tx_event(VifQueue *q) {
                         return;
                 if (r == 0)
                         break;
-                if (b.copy.n + p->n_slots > GRANT_COPY_BATCH_MAX ||
-                    b.arena_used + VNET_HDR_LEN + p->len + 8 > VIF_ARENA_SIZE) {
+                if (b->copy.n + p->n_slots > GRANT_COPY_BATCH_MAX ||
+                    b->arena_used + VNET_HDR_LEN + p->len + 8 > VIF_ARENA_SIZE) {
                         TxPacket keep = *p;
-                        if (tx_complete(q, &b) < 0)
+                        if (tx_complete(q, b) < 0)
                                 return;
-                        b.pkts[0] = keep;
-                        p = &b.pkts[0];
+                        b->pkts[0] = keep;
+                        p = &b->pkts[0];
                 }
-                tx_queue_copies(q, &b, p);
-                b.n++;
+                tx_queue_copies(q, b, p);
+                b->n++;
         }
-        if (b.n > 0 && tx_complete(q, &b) < 0)
+        if (b->n > 0 && tx_complete(q, b) < 0)
                 return;
 
         RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&q->tx, more);

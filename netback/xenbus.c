@@ -321,6 +321,10 @@ static void queue_stop(Vif *v, VifQueue *q) {
         free(q->tx_arena);
         free(q->rx_arena);
         q->tx_arena = q->rx_arena = NULL;
+        free(q->tx_batch);
+        free(q->rx_batch);
+        q->tx_batch = NULL;
+        q->rx_batch = NULL;
         if (q->index > 0 && q->tap_attached)
                 (void) tap_set_queue_attached(q->tap_fd, false);
         q->tap_attached = false;
@@ -381,7 +385,9 @@ static int queue_connect(Vif *v, VifQueue *q, const char *dir) {
 
         q->tx_arena = malloc(VIF_ARENA_SIZE);
         q->rx_arena = malloc(VIF_ARENA_SIZE);
-        if (!q->tx_arena || !q->rx_arena)
+        q->tx_batch = vif_tx_batch_new();
+        q->rx_batch = vif_rx_batch_new();
+        if (!q->tx_arena || !q->rx_arena || !q->tx_batch || !q->rx_batch)
                 return xenbus_device_set_error(d, -ENOMEM, "out of memory");
 
         if (split) {

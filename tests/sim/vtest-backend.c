@@ -13,6 +13,7 @@
 
 #include "evtchn.h"
 #include "grant.h"
+#include "ring.h"
 #include "vtest-ring.h"
 #include "xenbus.h"
 
@@ -49,7 +50,7 @@ static void vtest_ring_handler(EvtchnPort *p, void *userdata) {
         xen_rmb();
         rc = v->ring.req_cons;
         /* A producer index more than a ring ahead is a broken frontend. */
-        if (rp - rc > RING_SIZE(&v->ring) || rc - v->ring.rsp_prod_pvt > RING_SIZE(&v->ring)) {
+        if (!ring_req_prod_sane(rp, rc, v->ring.rsp_prod_pvt, RING_SIZE(&v->ring))) {
                 xenbus_device_fatal(d, -EPROTO, "ring producer index %u is beyond the ring (consumer %u, size %u)",
                                     rp, rc, RING_SIZE(&v->ring));
                 return;

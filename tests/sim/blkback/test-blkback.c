@@ -36,6 +36,7 @@
 
 static Harness H;
 static char imgdir[256]; /* on a disk filesystem, so O_DIRECT is used */
+static char frozen[300]; /* test_abandoned_io's frozen mount, thawed by teardown if a test failed */
 
 typedef struct Model {
         uint8_t *data;
@@ -59,6 +60,11 @@ static int teardown(void **state) {
         char cmd[700];
 
         (void) state;
+        if (frozen[0]) {
+                snprintf(cmd, sizeof cmd, "fsfreeze -u '%s' 2>/dev/null", frozen);
+                (void) !system(cmd);
+                frozen[0] = 0;
+        }
         r = harness_finish_checked(&H);
         /* test_persistent_bounce's overlay, if a failure left it mounted */
         snprintf(cmd, sizeof cmd, "umount '%s/ovl/m' 2>/dev/null; rm -rf '%s'", imgdir, imgdir);
@@ -815,6 +821,91 @@ static void test_loop_device(void **state) {
         free(img);
 }
 
+static bool run_line(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool run_line(char *out, size_t n, const char *fmt, ...) {
+        char cmd[700];
+        va_list ap;
+        FILE *p;
+        bool ok;
+
+        va_start(ap, fmt);
+        vsnprintf(cmd, sizeof cmd, fmt, ap);
+        va_end(ap);
+        p = popen(cmd, "r");
+        if (!p)
+                return false;
+        ok = fgets(out, (int) n, p) && out[0] == '/';
+        ok = pclose(p) == 0 && ok;
+        out[strcspn(out, "\n")] = 0;
+        return ok;
+}
+
+static bool wait_log(const char *s, int ms) {
+        for (; ms > 0; ms -= 20) {
+                if (harness_log_contains(&H, s))
+                        return true;
+                usleep(20000);
+        }
+        return harness_log_contains(&H, s);
+}
+
+/* Writes the kernel holds when the disk goes away: a loop device on a file
+ * of a frozen filesystem. They are abandoned with their buffers after
+ * BLK_RELEASE_WAIT_MS, and released once the kernel completes them (the
+ * next connect reaps). */
+static void test_abandoned_io_released(void **state) {
+        char fs[300], mnt[300], *disk, *img, l1[64] = "", l2[64] = "";
+        BlkFront f, g;
+        BfReq r;
+
+        (void) state;
+        snprintf(mnt, sizeof mnt, "%s/frz", imgdir);
+        assert_int_equal(mkdir(mnt, 0700), 0);
+        free(make_image(imgdir, "fs.img", 64u << 20, NULL));
+        snprintf(fs, sizeof fs, "%s/fs.img", imgdir);
+        if (geteuid() != 0 || !run_line(l1, sizeof l1, "losetup -f --show '%s' 2>/dev/null", fs) ||
+            harness_sh("mkfs.ext4 -q '%s' && mount '%s' '%s'", l1, l1, mnt) != 0) {
+                if (l1[0])
+                        (void) harness_sh("losetup -d '%s'", l1);
+                print_message("skipped: no loop device, ext4 or mount\n");
+                skip();
+        }
+        disk = make_image(mnt, "disk.img", DISK_SECTORS * 512ull, NULL);
+        assert_true(run_line(l2, sizeof l2, "losetup -f --show '%s'", disk));
+        add_disk_and_open(&f, 13, 51712, l2);
+        connect_linux(&f, 1, 0, false);
+        assert_int_equal(simple_rw(&f, 0, true, 0, 8), BLKIF_RSP_OKAY);
+
+        assert_int_equal(harness_sh("fsfreeze -f '%s'", mnt), 0);
+        snprintf(frozen, sizeof frozen, "%s", mnt);
+        for (unsigned i = 0; i < 8; i++) {
+                bf_build_rw(&f, &r, true, (uint64_t) i * 8, i, 0, 8, false, 0);
+                bf_put(&f, 0, &r);
+        }
+        bf_push(&f, 0);
+        usleep(300000);
+        (void) ts_device_remove(&H, "vbd", 13, 51712, true);
+        assert_true(wait_log("abandoning them", 15000));
+        bf_close(&f);
+
+        assert_int_equal(harness_sh("fsfreeze -u '%s'", mnt), 0);
+        frozen[0] = 0;
+        usleep(200000);
+        /* Another disk connects: the kernel is done with the old I/O, which is released. */
+        img = make_image(imgdir, "after.img", DISK_SECTORS * 512ull, NULL);
+        add_disk_and_open(&g, 14, 51712, img);
+        connect_linux(&g, 1, 0, false);
+        assert_true(wait_log("completed 8 abandoned I/Os", T_WAIT));
+        assert_true(harness_log_contains(&H, "(0 abandoned left)"));
+        assert_int_equal(simple_rw(&g, 0, true, 0, 8), BLKIF_RSP_OKAY);
+        bf_close(&g);
+        ts_device_remove(&H, "vbd", 14, 51712, true);
+
+        (void) harness_sh("losetup -d '%s'; umount '%s'; losetup -d '%s'", l2, mnt, l1);
+        free(disk);
+        free(img);
+}
+
 /* Rewrites pvbackd.conf and reloads it (SIGHUP; READY=1 once applied). */
 static void reload_config(const char *text) {
         FILE *f = fopen(H.config_path, "we");
@@ -1286,6 +1377,7 @@ static const struct CMUnitTest tests[] = {
         T(test_flush_then_sigkill),
         T(test_enospc_fails_only_the_request),
         T(test_loop_device),
+        T(test_abandoned_io_released),
         T(test_tmpfs_without_o_direct),
         T(test_configured_serial_and_grant_map),
         T(test_online_resize),

@@ -2,7 +2,7 @@
 
 /* consback serving the primary console /local/domain/<id>/console in place of
  * xenconsoled ([console] primary = yes). The toolstack side writes what
- * libxl 4.17 writes (libxl__device_console_add): the console directory read-only
+ * libxl 4.17 writes for a PV console: the console directory read-only
  * to the guest with ring-ref (a frame number), port (a guest port unbound for
  * dom0), limit, type=xenconsoled, output=pty, tty="", the backend directory
  * console/<id>/0, and grant entry 0 seeded with the ring's frame, as the
@@ -28,7 +28,7 @@
 #include "xensim.h"
 
 #define T_WAIT HARNESS_WAIT_MS
-/* libxl's wait for console/tty in `xl create`. */
+/* How long `xl create` waits for console/tty (libxl's console wait). */
 #define LIBXL_TTY_TIMEOUT_MS 10000
 
 static Harness H;

@@ -172,7 +172,8 @@ static int nf_connect_steps(NetFront *nf, Harness *h, uint32_t domid, uint32_t d
         }
         *step = "the close cycle";
         if (o->windows) {
-                /* xenvif's FrontendClose then FrontendPrepare: 5, 6, 1. */
+                /* As the Windows PV drivers close a vif: Closing, Closed, then
+                 * Initialising again (5, 6, 1). */
                 if ((r = set_state(nf, 5)) < 0 || (r = wait_backend(nf, 5, 5000)) < 0 || (r = set_state(nf, 6)) < 0 ||
                     (r = wait_backend(nf, 6, 5000)) < 0 || (r = set_state(nf, 1)) < 0 || (r = wait_backend(nf, 2, 5000)) < 0)
                         return r;

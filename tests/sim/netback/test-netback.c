@@ -990,6 +990,47 @@ static void test_rx_stall_drops(void **state) {
         assert_false(harness_log_contains(&H, " 0 dropped, 0 errors, 0 filtered"));
 }
 
+/* An RX ring whose producer index is more than a ring ahead of the
+ * responses: no frontend can have posted that many buffers. The first
+ * packet to that guest finds it and closes the device as broken. */
+static void test_rx_producer_beyond_responses(void **state) {
+        NfOptions o = { .queues = 1, .set_hotplug = true };
+        static uint8_t frame[2000];
+        uint8_t gm[6], pm[6] = { 2, 0, 0, 0, 0, 9 };
+        NetFront nf;
+        NfQueue *q;
+        int peer;
+        (void) state;
+
+        guest_vif(34, 0, NULL);
+        assert_int_equal(nf_connect(&nf, &H, 34, 0, &o), 0);
+        peer = peer_bridge(&nf, false);
+        guest_mac(34, 0, gm);
+        q = &nf.q[0];
+        size_t len = build_ipv4(frame, gm, pm, 0x0a000001, 0x0a000002, 17, 8 + 100);
+        /* Until one gets through the fresh bridge. */
+        for (int i = 0; i < T_WAIT / 100; i++) {
+                char *st = be_read(&H, "vif", 34, 0, "state");
+                bool closing = st && strcmp(st, "5") == 0;
+                free(st);
+                if (closing)
+                        break;
+                /* One buffer more than a ring beyond the responses the
+                 * backend has pushed (the bridge's own frames, IGMP and
+                 * IPv6, may have used some of the posted ones). */
+                q->rx.sring->req_prod = q->rx.sring->rsp_prod + NF_RING + 1;
+                assert_int_equal(write(peer, frame, len), (ssize_t) len);
+                usleep(100000);
+        }
+        wait_be(&H, "vif", 34, 0, "state", "5");
+        char *err = ts_read(&H, "/local/domain/0/error/backend/vif/34/0/error");
+        assert_non_null(err);
+        free(err);
+        assert_true(harness_log_contains(&H, "RX producer index"));
+        close(peer);
+        nf_close(&nf);
+}
+
 static void test_rate_limit_live(void **state) {
         NfOptions o = { .queues = 1, .set_hotplug = true };
         static uint8_t frame[2000];
@@ -1034,6 +1075,7 @@ static const struct CMUnitTest tests[] = {
         T(test_rss_control_ring),
         T(test_multicast_filter),
         T(test_rx_stall_drops),
+        T(test_rx_producer_beyond_responses),
         T(test_rate_limit_live),
 };
 
