@@ -4,6 +4,7 @@
 #include <xenctrl.h>
 #include <xenevtchn.h>
 
+#include "crashpoint.h"
 #include "evtchn.h"
 #include "fdstore.h"
 #include "log.h"
@@ -410,6 +411,7 @@ int evtchn_bind(EvtchnDispatcher *ed, uint32_t domid, uint32_t remote_port, evtc
                 port = xenevtchn_bind_interdomain(ed->xce, domid, remote_port);
                 if (port < 0)
                         return negative_errno();
+                crash_point("evtchn-bound"); /* bound, not in the table */
                 if ((uint32_t) port >= EVTCHN_PORT_MAX) {
                         xenevtchn_unbind(ed->xce, (evtchn_port_t) port);
                         return -ERANGE;

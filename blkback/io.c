@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "blkback.h"
+#include "crashpoint.h"
 
 #define BLK_BUDGET 32        /* requests per ring handler call, then kick */
 #define BLK_EVENTS 64        /* completions per io_getevents() call */
@@ -555,6 +556,7 @@ void blk_queue_handler(EvtchnPort *p, void *userdata) {
                                 go[n_go++] = pending[i];
                 }
                 submit(bb, go, n_go);
+                crash_point("blk-submitted");
         }
         if (q->barrier_waiting) {
                 if (q->barrier->status != BLKIF_RSP_OKAY)
@@ -642,6 +644,7 @@ static int efd_handler(sd_event_source *s, int fd, uint32_t revents, void *userd
                         done[n_done++] = r;
                 }
                 copy_flush(&copy);
+                crash_point("blk-completed"); /* done, not answered */
                 for (unsigned i = 0; i < n_done; i++)
                         request_complete(done[i]);
         } while (n == BLK_EVENTS);
@@ -655,7 +658,9 @@ void blk_after_completions(Blkback *bb, unsigned touched, unsigned barrier_was_a
                 BlkQueue *q = &bb->queues[i];
                 if (!(touched & (1u << i)) || !q->back_ring)
                         continue;
-                if (blk_ring_push(q))
+                bool notify = blk_ring_push(q);
+                crash_point("blk-pushed"); /* answered, not notified */
+                if (notify)
                         (void) evtchn_notify(q->port);
                 if (q->barrier_waiting && q->inflight == 1 && !q->stopped)
                         start_barrier(bb, q);

@@ -14,6 +14,7 @@
  * removed while connected, so no tombstones. */
 
 #include "blkback.h"
+#include "crashpoint.h"
 
 static unsigned slot_of(const BlkPersistentTable *t, uint32_t gref) {
         return (gref * 2654435761u) & (t->capacity - 1); /* Fibonacci hash */
@@ -55,6 +56,7 @@ void *blk_persistent_get(BlkPersistentTable *t, XenbusDevice *d, uint32_t gref, 
                 return NULL;
         }
         k = xenbus_map_grants(d, &gref, 1, true, &t->slots[i].map);
+        crash_point("blk-persistent-map");
         if (k < 0) {
                 *ret_error = k;
                 return NULL;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 
 #include "blkback.h"
+#include "crashpoint.h"
 
 static size_t record_size(unsigned n_queues, unsigned ring_size) {
         return sizeof(BlkRecord) + (size_t) n_queues * ring_size * sizeof(BlkShadow);
@@ -51,46 +52,84 @@ static int cmp_req_idx(const void *a, const void *b, void *userdata) {
         return x < y ? -1 : x > y;
 }
 
+/* What an entry is, seen from the live ring after a restart. */
+typedef enum Fate {
+        FATE_NONE,      /* free */
+        FATE_PUBLISHED, /* the frontend has seen its response: free it */
+        FATE_UNCOUNTED, /* taken just before the crash, not yet counted in req_cons: still on the ring */
+        FATE_REPLAY,    /* taken, not answered where the frontend sees it: run again */
+        FATE_BAD,
+} Fate;
+
+static Fate entry_fate(const BlkQueue *q, const BlkShadow *s, uint32_t saved, uint32_t live) {
+        uint32_t n = q->ring_size, req_cons = q->rec->req_cons;
+
+        switch (s->state) {
+        case BLK_SHADOW_FREE:
+                return FATE_NONE;
+        case BLK_SHADOW_ANSWERED:
+                if (s->rsp_idx - saved < live - saved)
+                        return FATE_PUBLISHED;
+                _fallthrough_;
+        case BLK_SHADOW_TAKEN:
+                if (s->req_idx - req_cons < n)
+                        return FATE_UNCOUNTED;
+                return req_cons - 1 - s->req_idx < n ? FATE_REPLAY : FATE_BAD;
+        default:
+                return FATE_BAD;
+        }
+}
+
 /* Makes the queue's shadow consistent with the live ring after a restart,
- * or says why it cannot be. */
+ * or says why it cannot be. Everything is checked before anything changes,
+ * and the changes can be made again: a crash in the middle of a recovery
+ * leaves a record the next one recovers from. */
 static const char *queue_recover(BlkQueue *q) {
         BlkQueueRecord *rec = q->rec;
-        uint32_t req_prod, live, saved = rec->rsp_pushed, n = q->ring_size, published = 0, taken = 0;
+        uint32_t req_prod, live, saved = rec->rsp_pushed, n = q->ring_size, published = 0, replay = 0;
 
         blk_ring_shared_indices(q, &req_prod, &live);
         if (live - saved > n)
                 return "the response index is not where the earlier process left it";
         if (rec->req_cons - live > n)
                 return "the saved request index is more than a ring ahead of the responses";
+        for (unsigned i = 0; i < n; i++)
+                switch (entry_fate(q, &q->shadow[i], saved, live)) {
+                case FATE_PUBLISHED:
+                        published++;
+                        break;
+                case FATE_REPLAY:
+                        replay++;
+                        break;
+                case FATE_BAD:
+                        return "a shadow entry is corrupt";
+                default:
+                        break;
+                }
+        /* Fewer published entries than responses: an interrupted recovery
+         * freed some already. More requests taken than recorded: the
+         * response index was moved by someone else. */
+        if (published > live - saved)
+                return "the frontend sees more responses than the earlier process recorded";
+        if (replay != rec->req_cons - live)
+                return "the shadow does not account for every request taken";
 
         for (unsigned i = 0; i < n; i++) {
                 BlkShadow *s = &q->shadow[i];
-
-                if (s->state == BLK_SHADOW_ANSWERED && s->rsp_idx - saved < live - saved) {
-                        s->state = BLK_SHADOW_FREE; /* the frontend has seen its response */
-                        published++;
-                        continue;
-                }
-                if (s->state == BLK_SHADOW_FREE)
-                        continue;
-                if (s->state != BLK_SHADOW_TAKEN && s->state != BLK_SHADOW_ANSWERED)
-                        return "a shadow entry is corrupt";
-                if (s->req_idx - rec->req_cons < n) {
-                        /* Taken just before the crash, not yet counted: it is
-                         * still on the ring, taken again from there. */
+                switch (entry_fate(q, s, saved, live)) {
+                case FATE_PUBLISHED:
+                case FATE_UNCOUNTED:
                         s->state = BLK_SHADOW_FREE;
-                        continue;
+                        break;
+                case FATE_REPLAY:
+                        s->state = BLK_SHADOW_TAKEN;
+                        q->replay[q->n_replay++] = (uint16_t) i;
+                        break;
+                default:
+                        break;
                 }
-                if (rec->req_cons - 1 - s->req_idx >= n)
-                        return "a shadow entry is from outside the ring";
-                s->state = BLK_SHADOW_TAKEN;
-                q->replay[q->n_replay++] = (uint16_t) i;
-                taken++;
+                crash_point("blk-recovery");
         }
-        if (published != live - saved)
-                return "the frontend sees responses the earlier process did not record";
-        if (taken != rec->req_cons - live)
-                return "the shadow does not account for every request taken";
         qsort_r(q->replay, q->n_replay, sizeof *q->replay, cmp_req_idx, q);
         blk_ring_resume(q, rec->req_cons, live);
         rec->rsp_pushed = live;
@@ -176,6 +215,7 @@ int blk_shadow_take(BlkQueue *q, const BlkRequest *r, uint32_t idx) {
                 }
         /* The entry before the index that counts it (see the top). */
         __atomic_store_n(&s->state, BLK_SHADOW_TAKEN, __ATOMIC_RELEASE);
+        crash_point("blk-taken");
         __atomic_store_n(&q->rec->req_cons, idx + 1, __ATOMIC_RELEASE);
         return (int) slot;
 }

@@ -13,6 +13,7 @@
 
 #include "classes.h"
 #include "config.h"
+#include "crashpoint.h"
 #include "fdstore.h"
 #include "log.h"
 #include "xenbus.h"
@@ -195,6 +196,7 @@ int main(int argc, char *argv[]) {
         /* What an earlier process left in the FD store, before anything
          * opens its own. */
         (void) fdstore_init();
+        crash_point_init();
 
         r = backend_new(e, &config, pvbackd_classes, &b);
         if (r < 0)

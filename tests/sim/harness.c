@@ -180,6 +180,19 @@ int harness_kill_pvbackd(Harness *h, int sig) {
         return WIFSIGNALED(status) ? WTERMSIG(status) : -EINVAL;
 }
 
+int harness_wait_pvbackd_death(Harness *h, int timeout_ms) {
+        int status;
+
+        for (int waited = 0; h->pvbackd > 0 && waited <= timeout_ms; waited += 10) {
+                if (waitpid(h->pvbackd, &status, WNOHANG) == h->pvbackd) {
+                        h->pvbackd = -1;
+                        return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+                }
+                usleep(10 * 1000);
+        }
+        return -ETIMEDOUT;
+}
+
 int harness_stop_pvbackd(Harness *h) {
         int status;
 

@@ -1353,6 +1353,84 @@ static void restart_under_io(bool windows, uint32_t domid, unsigned cycles) {
         free(img);
 }
 
+/* Starts pvbackd with crash point at armed ($PVBACKD_CRASH_AT). */
+static void start_armed(const char *at) {
+        setenv("PVBACKD_CRASH_AT", at, 1);
+        assert_int_equal(harness_start_pvbackd(&H, NULL), 0);
+        unsetenv("PVBACKD_CRASH_AT");
+}
+
+static void expect_crash(const char *at) {
+        int sig = harness_wait_pvbackd_death(&H, T_WAIT);
+        if (sig != SIGKILL)
+                fail_msg("pvbackd did not die at %s (%d)", at, sig);
+}
+
+/* pvbackd killed at each named instant of a request's life, of a
+ * persistent grant's mapping, of an event channel's binding and of the
+ * recovery itself, with a round in flight: the next process answers every
+ * request exactly once and reads match the model. */
+static void test_crash_points(void **state) {
+        static const char *const in_io[] = { "blk-taken:5", "blk-submitted:2", "blk-completed:2", "blk-pushed:2",
+                                             "blk-persistent-map:3" };
+        BlkFront f;
+        Model m;
+        char *img = make_image(imgdir, "crashpoints.img", DISK_SECTORS * 512ull, &m);
+        uint32_t seed = test_seed();
+        bool discard = true;
+        unsigned round = 0;
+        Round rd;
+
+        (void) state;
+        print_message("crash points: seed %u\n", seed);
+        add_disk_and_open(&f, 42, 51712, img);
+        connect_linux(&f, 2, 1, false);
+        workload(&f, &m, 2, 16, discard, false, seed);
+
+        /* In the data path: the restarted process dies at the point. */
+        for (size_t i = 0; i < ELEMENTSOF(in_io); i++) {
+                assert_int_equal(harness_stop_pvbackd(&H), 0);
+                start_armed(in_io[i]);
+                round_build(&f, &m, &rd, 24, discard, &seed);
+                round_submit(&f, &rd);
+                expect_crash(in_io[i]);
+                assert_int_equal(harness_start_pvbackd(&H, NULL), 0);
+                round_collect(&f, &m, &rd, &discard, false, round++);
+        }
+
+        /* Between binding an event channel and noting it: after a stop (the
+         * bindings went with the store), the re-attach binds afresh. */
+        assert_int_equal(harness_stop_pvbackd(&H), 0);
+        service_close_fds(H.sm);
+        setenv("PVBACKD_CRASH_AT", "evtchn-bound:1", 1);
+        assert_int_equal(harness_start_pvbackd(&H, NULL), -ECHILD); /* the re-attach runs before READY=1 */
+        unsetenv("PVBACKD_CRASH_AT");
+        assert_true(harness_log_contains(&H, "Crash point evtchn-bound reached"));
+        assert_int_equal(harness_start_pvbackd(&H, NULL), 0);
+        workload(&f, &m, 2, 16, discard, false, seed);
+
+        /* In the recovery: a crash with a round in flight, then a second
+         * crash while the next process recovers from the first. */
+        round_build(&f, &m, &rd, 24, discard, &seed);
+        round_submit(&f, &rd);
+        usleep(500);
+        assert_int_equal(harness_kill_pvbackd(&H, SIGKILL), SIGKILL);
+        setenv("PVBACKD_CRASH_AT", "blk-recovery:3", 1);
+        /* The recovery runs before READY=1: the start fails. */
+        assert_int_equal(harness_start_pvbackd(&H, NULL), -ECHILD);
+        unsetenv("PVBACKD_CRASH_AT");
+        assert_true(harness_log_contains(&H, "Crash point blk-recovery reached"));
+        assert_int_equal(harness_start_pvbackd(&H, NULL), 0);
+        round_collect(&f, &m, &rd, &discard, false, round++);
+
+        workload(&f, &m, 2, 16, discard, false, seed);
+        check_image(img, &m);
+        close_frontend(&f);
+        bf_close(&f);
+        model_free(&m);
+        free(img);
+}
+
 static void test_restart_under_io_windows(void **state) {
         (void) state;
         restart_under_io(true, 40, 25);
@@ -1386,6 +1464,7 @@ static const struct CMUnitTest tests[] = {
         T(test_persistent_bounce),
         T(test_restart_under_io_windows),
         T(test_restart_under_io_linux),
+        T(test_crash_points),
 };
 
 DEFINE_SIM_TEST_MAIN("blkback", tests);
