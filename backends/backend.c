@@ -71,6 +71,10 @@ int backend_status(const Backend *b, char **ret) {
         return 0;
 }
 
+bool backend_exiting(const Backend *b) {
+        return b->exiting;
+}
+
 sd_event *backend_event(const Backend *b) {
         return b->event;
 }
@@ -139,7 +143,7 @@ static int xs_dispatch(sd_event_source *s, int fd, uint32_t revents, void *userd
                 char **ev = xs_check_watch(b->xs);
                 if (!ev) {
                         if (errno != EAGAIN)
-                                return log_error_errno(negative_errno(), "Lost the XenStore connection: %m");
+                                backend_lost_xenstore(b, negative_errno());
                         break;
                 }
                 watch_event(b, ev[XS_WATCH_PATH], ev[XS_WATCH_TOKEN]);
@@ -149,6 +153,14 @@ static int xs_dispatch(sd_event_source *s, int fd, uint32_t revents, void *userd
 }
 
 /* ---- lifetime ------------------------------------------------------------ */
+
+/* Without XenStore nothing new can be served nor any device followed: exit
+ * with a failure, so that the service manager starts a new process (which
+ * takes every device over) rather than keep one that looks healthy. */
+void backend_lost_xenstore(Backend *b, int error) {
+        log_error_errno(error, "Lost the XenStore connection, exiting for a restart: %m");
+        (void) sd_event_exit(b->event, EXIT_FAILURE); /* logged here: the loop's caller only exits */
+}
 
 static int on_gc(sd_event_source *s, void *userdata) {
         xenbus_device_gc(userdata);

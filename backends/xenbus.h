@@ -117,6 +117,13 @@ Backend *backend_free(Backend *b);
 void backend_set_status_callback(Backend *b, void (*status_changed)(Backend *b));
 /* "Serving N guests, M devices: vbd x vif y ...", for sd_notify STATUS=. */
 int backend_status(const Backend *b, char **ret);
+/* The daemon is exiting (SIGTERM, a restart): what is in flight is left to
+ * the next process, nothing is waited for, nothing the next process takes
+ * over is undone. */
+bool backend_exiting(const Backend *b);
+/* A XenStore connection broke (the core's or a class's own): the daemon
+ * exits with error for its service manager to restart it. */
+void backend_lost_xenstore(Backend *b, int error);
 bool backend_class_enabled(const Backend *b, const BackendClass *c);
 /* Class-wide state set by init(), by class. */
 void *backend_class_data(const Backend *b, const BackendClass *c);

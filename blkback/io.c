@@ -792,10 +792,13 @@ static void abandon(Blkback *bb) {
         BlkAbandoned *a = bc ? calloc(1, sizeof *a) : NULL;
         BlkRequest *r, *next;
 
-        log_dev_warning(bb->dev,
-                        "%u I/Os on %s still in flight after %u ms: abandoning them with their buffers "
-                        "(kept until the kernel completes them) and their AIO context",
-                        bb->inflight, bb->backing.path, BLK_RELEASE_WAIT_MS);
+        if (backend_exiting(xenbus_device_get_backend(bb->dev)))
+                log_dev_debug(bb->dev, "%u I/Os in flight at exit: the next process answers them", bb->inflight);
+        else
+                log_dev_warning(bb->dev,
+                                "%u I/Os on %s still in flight after %u ms: abandoning them with their buffers "
+                                "(kept until the kernel completes them) and their AIO context",
+                                bb->inflight, bb->backing.path, BLK_RELEASE_WAIT_MS);
         if (a) {
                 *a = (BlkAbandoned) { .aio = bb->aio, .xgt = xenbus_device_gnttab(bb->dev) };
                 LIST_INIT(&a->requests);
@@ -849,7 +852,9 @@ void blk_io_stop(Blkback *bb) {
         BlkRequest *r;
 
         blk_discard_stop(bb); /* never waits for a running discard */
-        if (bb->aio && bb->inflight > 0) {
+        /* Exiting, no wait: the kernel completes the I/O before the process
+         * is gone, and the next one runs again what was not answered. */
+        if (bb->aio && bb->inflight > 0 && !backend_exiting(xenbus_device_get_backend(bb->dev))) {
                 struct io_event ev[BLK_EVENTS];
                 uint64_t deadline = now_usec() + BLK_RELEASE_WAIT_MS * 1000ull;
 

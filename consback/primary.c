@@ -235,8 +235,8 @@ static int on_primary_watch(sd_event_source *s, int fd, uint32_t revents, void *
 
                 if (!ev) {
                         if (errno != EAGAIN) {
-                                log_error_errno(negative_errno(), "Lost the XenStore connection of the primary consoles: %m");
                                 cc->pxs_source = sd_event_source_disable_unref(cc->pxs_source);
+                                backend_lost_xenstore(cc->backend, negative_errno());
                         }
                         break;
                 }

@@ -220,6 +220,7 @@ int main(int argc, char *argv[]) {
         (void) sd_notify(false, "READY=1");
         log_info("pvbackd %s started", PVBACKD_VERSION);
 
+        /* > 0: a part of the daemon asked for a failing exit, and said why. */
         r = sd_event_loop(e);
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %m");
@@ -231,5 +232,5 @@ finish:
         config_free(&config); /* only if backend_new() never took it */
         status_timer = sd_event_source_disable_unref(status_timer);
         sd_event_unref(e);
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return r != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

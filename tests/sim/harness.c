@@ -186,7 +186,7 @@ int harness_wait_pvbackd_death(Harness *h, int timeout_ms) {
         for (int waited = 0; h->pvbackd > 0 && waited <= timeout_ms; waited += 10) {
                 if (waitpid(h->pvbackd, &status, WNOHANG) == h->pvbackd) {
                         h->pvbackd = -1;
-                        return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+                        return status;
                 }
                 usleep(10 * 1000);
         }

@@ -43,8 +43,8 @@ int harness_start(Harness *h, const char *config_text);
 int harness_stop_pvbackd(Harness *h);
 /* sig (SIGKILL, SIGABRT, ...) and wait, as a crash: the FD store is kept. */
 int harness_kill_pvbackd(Harness *h, int sig);
-/* Waits up to timeout_ms for pvbackd to die by itself: the signal that
- * killed it, 0 for an exit, -ETIMEDOUT if it lives on. */
+/* Waits up to timeout_ms for pvbackd to die by itself: its wait status
+ * (WIFSIGNALED, WEXITSTATUS...), -ETIMEDOUT if it lives on. */
 int harness_wait_pvbackd_death(Harness *h, int timeout_ms);
 void harness_finish(Harness *h);
 /* The end of every test: stops pvbackd (SIGTERM), finishes, and returns -1

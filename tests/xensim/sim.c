@@ -373,6 +373,14 @@ int xsim_foreign_maps(uint32_t domid) {
 
 /* ---- faults ---- */
 
+int xsim_drop_xs_connections(pid_t pid) {
+        char v[16];
+        const char *argv[] = { "drop-pid", v, NULL };
+
+        snprintf(v, sizeof(v), "%d", (int) pid);
+        return xsim_ctl(argv, NULL);
+}
+
 int xsim_fault_tx_conflicts(unsigned n) {
         char v[16];
         const char *argv[] = { "fault-tx", v, NULL };

@@ -158,6 +158,9 @@ int xsim_foreign_maps(uint32_t domid);
 
 /* ---- fault injection ---- */
 
+/* Every XenStore connection of process pid is closed, as when xenstored
+ * goes away under it. */
+int xsim_drop_xs_connections(pid_t pid);
 /* The next n transaction commits (any client) fail with EAGAIN. */
 int xsim_fault_tx_conflicts(unsigned n);
 /* dom0's watches on paths starting with prefix, one per line (malloc'd). */

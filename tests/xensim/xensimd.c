@@ -39,6 +39,7 @@ enum { ROLE_NEW, ROLE_REQ, ROLE_EVT };
 
 struct conn {
         int fd;
+        pid_t pid; /* the peer's, for dropping its connections */
         int role;
         bool broken;
         struct client *client;
@@ -707,6 +708,16 @@ static int do_control(struct cursor *cur, char *out, size_t outsize) {
                 reap();
                 return 0;
         }
+        if (strcmp(cmd, "drop-pid") == 0) {
+                /* A process loses its XenStore connection (xenstored
+                 * restarted, the socket broke): its connections close. */
+                if (parse_u32(a[0], UINT32_MAX, &v) < 0)
+                        return -EINVAL;
+                for (struct conn *c = S.conns; c; c = c->next)
+                        if (c->pid == (pid_t) v)
+                                c->broken = true;
+                return 0;
+        }
         if (strcmp(cmd, "fault-tx") == 0) {
                 if (parse_u32(a[0], UINT32_MAX, &v) < 0)
                         return -EINVAL;
@@ -1029,6 +1040,12 @@ static void accept_conns(void) {
                 if (!c)
                         abort();
                 c->fd = fd;
+                {
+                        struct ucred cred;
+                        socklen_t len = sizeof cred;
+                        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+                                c->pid = cred.pid;
+                }
                 c->oq_tail = &c->oq;
                 c->next = S.conns;
                 if (S.conns)

@@ -1361,9 +1361,9 @@ static void start_armed(const char *at) {
 }
 
 static void expect_crash(const char *at) {
-        int sig = harness_wait_pvbackd_death(&H, T_WAIT);
-        if (sig != SIGKILL)
-                fail_msg("pvbackd did not die at %s (%d)", at, sig);
+        int status = harness_wait_pvbackd_death(&H, T_WAIT);
+        if (status < 0 || !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+                fail_msg("pvbackd did not die at %s (%d)", at, status);
 }
 
 /* pvbackd killed at each named instant of a request's life, of a
@@ -1431,6 +1431,38 @@ static void test_crash_points(void **state) {
         free(img);
 }
 
+/* The daemon's XenStore connection breaks: it exits with a failure for its
+ * service manager to restart it, and the new process serves the disk on
+ * from where the earlier one stopped. */
+static void test_xenstore_lost(void **state) {
+        BlkFront f;
+        Model m;
+        char *img = make_image(imgdir, "xslost.img", DISK_SECTORS * 512ull, &m);
+        uint32_t seed = test_seed();
+        bool discard = true;
+        Round rd;
+        int status;
+
+        (void) state;
+        add_disk_and_open(&f, 43, 51712, img);
+        connect_linux(&f, 1, 0, false);
+        workload(&f, &m, 2, 16, discard, false, seed);
+        round_build(&f, &m, &rd, 24, discard, &seed);
+        round_submit(&f, &rd);
+        assert_int_equal(xsim_drop_xs_connections(H.pvbackd), 0);
+        status = harness_wait_pvbackd_death(&H, T_WAIT);
+        assert_true(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) != 0);
+        assert_true(harness_log_contains(&H, "Lost the XenStore connection, exiting for a restart"));
+        assert_int_equal(harness_start_pvbackd(&H, NULL), 0);
+        round_collect(&f, &m, &rd, &discard, false, 0);
+        workload(&f, &m, 2, 16, discard, false, seed);
+        check_image(img, &m);
+        close_frontend(&f);
+        bf_close(&f);
+        model_free(&m);
+        free(img);
+}
+
 static void test_restart_under_io_windows(void **state) {
         (void) state;
         restart_under_io(true, 40, 25);
@@ -1465,6 +1497,7 @@ static const struct CMUnitTest tests[] = {
         T(test_restart_under_io_windows),
         T(test_restart_under_io_linux),
         T(test_crash_points),
+        T(test_xenstore_lost),
 };
 
 DEFINE_SIM_TEST_MAIN("blkback", tests);
