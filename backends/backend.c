@@ -9,11 +9,16 @@
 #include <stdio.h>
 
 #include "evtchn.h"
+#include "fdstore.h"
 #include "xenbus-internal.h"
 
 /* Watch events handled per wake-up, so that one busy guest cannot starve the
  * event channels; the xenstore fd stays readable and we come back. */
 #define XS_EVENTS_PER_DISPATCH 256
+/* How long a restarted daemon keeps what the earlier process left (event
+ * channel bindings, stored fds) for the devices and consoles that take it
+ * over: they do at start-up, or when a guest's console nodes are seen. */
+#define RESTART_TAKEOVER_USEC (30 * 1000000ull)
 
 void *backend_class_data(const Backend *b, const BackendClass *c) {
         for (size_t i = 0; i < b->n_classes; i++)
@@ -167,6 +172,16 @@ static int on_gc(sd_event_source *s, void *userdata) {
         return 0;
 }
 
+/* What nothing took over: guests that went meanwhile, consoles no longer
+ * served. */
+static int on_takeover_end(sd_event_source *s, uint64_t usec, void *userdata) {
+        Backend *b = userdata;
+
+        evtchn_dispatcher_drop_unclaimed(b->evtchn);
+        fdstore_forget_untaken();
+        return 0;
+}
+
 static int on_teardown(sd_event_source *s, void *userdata) {
         xenbus_device_teardown_failed(userdata);
         return 0;
@@ -298,6 +313,11 @@ int backend_start(Backend *b) {
         (void) sd_event_source_set_description(b->teardown_source, "teardown");
         (void) sd_event_source_set_enabled(b->teardown_source, SD_EVENT_OFF);
 
+        r = sd_event_add_time_relative(b->event, &b->takeover_source, CLOCK_MONOTONIC, RESTART_TAKEOVER_USEC, 0,
+                                       on_takeover_end, b);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the take-over timer: %m");
+
         /* Pick up what exists now; the watches' first firings repeat this
          * cheaply (known devices are skipped). */
         for (size_t i = 0; i < b->n_classes; i++)
@@ -329,8 +349,9 @@ Backend *backend_free(Backend *b) {
         if (!b)
                 return NULL;
         b->exiting = true;
-        /* A restart: the next process takes the bindings over. */
+        /* A restart: the next process takes the bindings and fds over. */
         evtchn_dispatcher_keep_bindings(b->evtchn);
+        fdstore_keep_all();
         while ((dom = LIST_FIRST(&b->domain_list)))
                 while ((d = LIST_FIRST(&dom->devices))) {
                         bool last = dom->n_devices == 1;
@@ -348,6 +369,7 @@ Backend *backend_free(Backend *b) {
         sd_event_source_disable_unref(b->xs_source);
         sd_event_source_disable_unref(b->gc_source);
         sd_event_source_disable_unref(b->teardown_source);
+        sd_event_source_disable_unref(b->takeover_source);
         b->evtchn = evtchn_dispatcher_free(b->evtchn);
         if (b->xgt)
                 xengnttab_close(b->xgt);

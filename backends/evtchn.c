@@ -14,10 +14,6 @@
 #define EVTCHN_PORTS_PER_DISPATCH 64
 /* Highest port number accepted from the evtchn device (FIFO ABI limit). */
 #define EVTCHN_PORT_MAX (1u << 17)
-/* How long a restarted daemon keeps the earlier process's bindings for the
- * devices and consoles that take them over; then the rest are unbound. */
-#define EVTCHN_ADOPT_USEC (30 * 1000000ull)
-
 #define EVTCHN_FDNAME "evtchn"
 #define EVTCHN_TABLE_KIND 0x65766331u /* "evc1" */
 
@@ -57,7 +53,7 @@ struct EvtchnDispatcher {
         bool in_store;        /* the service manager holds a copy of the fd */
         bool keep_bindings;   /* exiting with the fd stored: leave everything bound */
         unsigned n_adoptable; /* restored bindings no one has taken over yet */
-        sd_event_source *io, *timer, *kick, *adopt_timer;
+        sd_event_source *io, *timer, *kick;
         EvtchnPort **ports;
         size_t n_ports;
         unsigned rate_limit;
@@ -217,13 +213,7 @@ static void table_resolve_pending(EvtchnDispatcher *ed) {
         t->pending_domid_plus1 = t->pending_remote_port = 0;
 }
 
-/* The earlier process's bindings that nothing took over: a guest that went
- * meanwhile, a console no longer served. */
-static int on_adopt_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
-        EvtchnDispatcher *ed = userdata;
-
-        (void) s;
-        (void) usec;
+void evtchn_dispatcher_drop_unclaimed(EvtchnDispatcher *ed) {
         for (uint32_t port = 1; port < EVTCHN_PORT_MAX && ed->n_adoptable > 0; port++) {
                 EvtchnSlot *slot = &ed->table->slot[port];
                 if (!slot->domid_plus1 || (port < ed->n_ports && ed->ports[port]))
@@ -235,7 +225,6 @@ static int on_adopt_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
                 ed->n_adoptable--;
         }
         ed->n_adoptable = 0;
-        return 0;
 }
 
 static int dispatcher_open(EvtchnDispatcher *ed) {
@@ -281,13 +270,8 @@ static int dispatcher_open(EvtchnDispatcher *ed) {
         for (uint32_t port = 1; port < EVTCHN_PORT_MAX; port++)
                 if (ed->table->slot[port].domid_plus1)
                         ed->n_adoptable++;
-        if (ed->n_adoptable > 0) {
+        if (ed->n_adoptable > 0)
                 log_info("Taking over %u event channels from the earlier process", ed->n_adoptable);
-                r = sd_event_add_time_relative(ed->event, &ed->adopt_timer, CLOCK_MONOTONIC, EVTCHN_ADOPT_USEC, 0,
-                                               on_adopt_timeout, ed);
-                if (r < 0)
-                        return r;
-        }
         return 0;
 }
 
@@ -349,7 +333,6 @@ EvtchnDispatcher *evtchn_dispatcher_free(EvtchnDispatcher *ed) {
         sd_event_source_disable_unref(ed->io);
         sd_event_source_disable_unref(ed->timer);
         sd_event_source_disable_unref(ed->kick);
-        sd_event_source_disable_unref(ed->adopt_timer);
         if (ed->xce)
                 xenevtchn_close(ed->xce);
         state_file_close(&ed->table_file, false);

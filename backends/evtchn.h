@@ -19,14 +19,15 @@ typedef void (*evtchn_handler_t)(EvtchnPort *p, void *userdata);
 
 /* Opens the evtchn device, or takes back the one an earlier process left in
  * the FD store with its bindings: evtchn_bind() of a guest port bound there
- * takes the binding over (unmasked, the handler run once), and what nothing
- * takes over within 30 s is unbound. xc tells a binding whose bind was in
- * progress at a crash. */
+ * takes the binding over (unmasked, the handler run once), until
+ * evtchn_dispatcher_drop_unclaimed() unbinds what nothing took over. xc
+ * tells a binding whose bind was in progress at a crash. */
 int evtchn_dispatcher_new(sd_event *e, xc_interface *xc, unsigned rate_limit, unsigned interval_ms,
                           EvtchnDispatcher **ret);
 /* Exiting for a restart: leave every binding in place for the next process
  * (if the fd is in the FD store; else they go with it anyway). */
 void evtchn_dispatcher_keep_bindings(EvtchnDispatcher *ed);
+void evtchn_dispatcher_drop_unclaimed(EvtchnDispatcher *ed);
 EvtchnDispatcher *evtchn_dispatcher_free(EvtchnDispatcher *ed);
 void evtchn_dispatcher_set_rate_limit(EvtchnDispatcher *ed, unsigned rate_limit, unsigned interval_ms);
 

@@ -87,7 +87,7 @@ struct Backend {
         uint64_t next_serial;
         unsigned n_devices, n_domains;
 
-        sd_event_source *xs_source, *gc_source, *teardown_source;
+        sd_event_source *xs_source, *gc_source, *teardown_source, *takeover_source;
         void (*status_changed)(Backend *b);
         bool exiting;
 };

@@ -20,6 +20,7 @@
 
 #include "grant.h"
 #include "evtchn.h"
+#include "record.h"
 #include "xenbus.h"
 
 /* Guest output kept while no reader takes it, bounded by buffer-limit. */
@@ -79,6 +80,7 @@ typedef struct Console {
         /* The reader: a pty master (output=pty) or the socket client. */
         int pty_master, pty_slave;
         char *tty_path;
+        char pty_store_name[48]; /* its master's name in the FD store: a restart keeps the pty */
         int listen_fd, client_fd;
         sd_event_source *reader_source, *listen_source;
         bool input_blocked; /* in[] was full: wait for the guest's next event */
@@ -144,7 +146,12 @@ void console_apply_config(Console *c);
 void console_free_common(Console *c);
 
 /* pty.c */
-int pty_open_raw(int *ret_master, int *ret_slave, char **ret_path);
+/* A raw pty; with store_name, the one an earlier process kept in the FD
+ * store under that name (so that `xl console` clients stay attached across
+ * a restart), else a new one that is kept there. */
+int pty_open_raw(const char *store_name, int *ret_master, int *ret_slave, char **ret_path);
+/* The console goes for good: its pty leaves the FD store. */
+void pty_forget(const char *store_name);
 
 /* sink.c */
 void console_sinks_open(Console *c);

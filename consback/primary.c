@@ -127,7 +127,8 @@ static int primary_start(PrimaryConsole *pc, uint64_t ring_ref, uint32_t port) {
         if (r < 0)
                 return log_cons_warning_errno(c, r, "Cannot bind event channel %u of the console: %m", port);
         if (c->pty_master < 0) {
-                r = pty_open_raw(&c->pty_master, &c->pty_slave, &c->tty_path);
+                snprintf(c->pty_store_name, sizeof c->pty_store_name, "pty-primary-%u", pc->domid);
+                r = pty_open_raw(c->pty_store_name, &c->pty_master, &c->pty_slave, &c->tty_path);
                 if (r < 0) {
                         console_ring_stop(c);
                         return log_cons_warning_errno(c, r, "Cannot create a pty for the console: %m");

@@ -271,15 +271,17 @@ static void ring_output(Console *c) {
                 return;
         for (size_t i = 0; i < n; i++)
                 tmp[i] = (uint8_t) intf->out[MASK_XENCONS_IDX(cons + (XENCONS_RING_IDX) i, intf->out)];
-        cons_mb(); /* read the bytes before giving the space back */
-        WRITE_ONCE(intf->out_cons, cons + (XENCONS_RING_IDX) n);
-        (void) evtchn_notify(c->port);
 
+        /* Delivered before the space is given back: a crash in between
+         * shows these bytes twice after the restart, never loses them. */
         console_sinks_output(c, tmp, n);
         if (c->output != CONSOLE_OUTPUT_LOG) {
                 cons_buffer_append(&c->buf, tmp, n, cfg->console_buffer_limit);
                 reader_flush(c);
         }
+        cons_mb(); /* read the bytes before giving the space back */
+        WRITE_ONCE(intf->out_cons, cons + (XENCONS_RING_IDX) n);
+        (void) evtchn_notify(c->port);
 }
 
 static void ring_work(Console *c) {

@@ -100,9 +100,14 @@ static int console_probe(XenbusDevice *d, XsBatch *pub) {
         return PROBE_READY;
 }
 
+typedef struct ConsoleRecord {
+        uint32_t ring_ref, port;
+} ConsoleRecord;
+
 static int console_connect(XenbusDevice *d, XsBatch *pub) {
         const char *fe = xenbus_device_frontend_path(d);
         Console *c = xenbus_device_get_data(d);
+        ConsoleRecord *rec;
         uint64_t ref, port;
         int r;
 
@@ -116,8 +121,19 @@ static int console_connect(XenbusDevice *d, XsBatch *pub) {
                 return xenbus_device_set_error(d, r, "%s/port is %s", fe,
                                                r == -ENOENT ? "missing" : "invalid");
 
+        /* All indices are in the shared page: a restarted daemon maps it
+         * again and carries on. The record says which page it was. */
+        r = xenbus_device_record(d, sizeof *rec, (void **) &rec);
+        if (r < 0)
+                return xenbus_device_set_error(d, r, "cannot keep the console's record: %s", strerror(-r));
+        if (r > 0 && (rec->ring_ref != ref || rec->port != port))
+                return xenbus_device_set_error(d, -ESTALE, "the frontend's ring changed while pvbackd was away");
+        *rec = (ConsoleRecord) { .ring_ref = (uint32_t) ref, .port = (uint32_t) port };
+
         if (c->output == CONSOLE_OUTPUT_PTY && c->pty_master < 0) {
-                r = pty_open_raw(&c->pty_master, &c->pty_slave, &c->tty_path);
+                snprintf(c->pty_store_name, sizeof c->pty_store_name, "pty-%u-%u", xenbus_device_domid(d),
+                         xenbus_device_devid(d));
+                r = pty_open_raw(c->pty_store_name, &c->pty_master, &c->pty_slave, &c->tty_path);
                 if (r < 0)
                         return xenbus_device_set_error(d, r, "cannot create a pty: %s", strerror(-r));
         }
@@ -149,8 +165,10 @@ void console_free_common(Console *c) {
         console_ring_stop(c);
         c->reader_source = sd_event_source_disable_unref(c->reader_source);
         console_sinks_close(c);
-        if (c->pty_master >= 0)
+        if (c->pty_master >= 0) {
                 close(c->pty_master);
+                pty_forget(c->pty_store_name); /* ignored while exiting: the next process takes it */
+        }
         if (c->pty_slave >= 0)
                 close(c->pty_slave);
         c->pty_master = c->pty_slave = -1;

@@ -37,6 +37,13 @@ static inline void closep(int *fd) {
 }
 #define _cleanup_close_ _cleanup_(closep)
 
+/* Closes fd if open; returns -1 for `fd = safe_close(fd);`. */
+static inline int safe_close(int fd) {
+        if (fd >= 0)
+                closep(&fd);
+        return -1;
+}
+
 /* Return -errno of the last failed libc/Xen library call, never 0, so that a
  * library that forgot to set errno cannot make a failure look like success. */
 static inline int negative_errno(void) {

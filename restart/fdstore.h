@@ -24,5 +24,8 @@ int fdstore_take(const char *name);
 int fdstore_put(const char *name, int fd);
 /* Drops the stored copy (the device went). */
 void fdstore_remove(const char *name);
+/* The daemon is exiting for a restart: from now on nothing leaves the
+ * store, whatever is released. */
+void fdstore_keep_all(void);
 /* Closes, and drops from the store, what no part of the daemon took by now. */
 void fdstore_forget_untaken(void);
