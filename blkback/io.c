@@ -849,12 +849,13 @@ static void reap(Blkback *bb, struct io_event *ev, int n) {
 }
 
 void blk_io_stop(Blkback *bb) {
+        bool exiting = backend_exiting(xenbus_device_get_backend(bb->dev));
         BlkRequest *r;
 
         blk_discard_stop(bb); /* never waits for a running discard */
         /* Exiting, no wait: the kernel completes the I/O before the process
          * is gone, and the next one runs again what was not answered. */
-        if (bb->aio && bb->inflight > 0 && !backend_exiting(xenbus_device_get_backend(bb->dev))) {
+        if (bb->aio && bb->inflight > 0 && !exiting) {
                 struct io_event ev[BLK_EVENTS];
                 uint64_t deadline = now_usec() + BLK_RELEASE_WAIT_MS * 1000ull;
 
@@ -883,7 +884,11 @@ void blk_io_stop(Blkback *bb) {
         if (bb->aio && bb->inflight > 0)
                 abandon(bb);
         else if (bb->aio) {
-                io_destroy(bb->aio); /* nothing in flight: returns at once */
+                /* Nothing in flight, but io_destroy() waits for an RCU grace
+                 * period (tens of ms): exiting, the process's end does it
+                 * for every device at once. */
+                if (!exiting)
+                        io_destroy(bb->aio);
                 bb->aio = 0;
         }
         bb->efd_source = sd_event_source_disable_unref(bb->efd_source);
