@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "evtchn.h"
+#include "fdstore.h"
 #include "xenbus-internal.h"
 
 /* Watch events handled per wake-up, so that one busy guest cannot starve the
@@ -317,6 +318,9 @@ Backend *backend_free(Backend *b) {
         if (!b)
                 return NULL;
         b->exiting = true;
+        /* Devices released from here on are not gone: what they stored (tap
+         * queues) stays for the next process. */
+        fdstore_keep_all();
         /* A restart: the next process takes the bindings over. */
         evtchn_dispatcher_keep_bindings(b->evtchn);
         while ((dom = LIST_FIRST(&b->domain_list)))

@@ -13,6 +13,7 @@ typedef struct StoredFd {
 
 static StoredFd *stored;
 static size_t n_stored;
+static bool keep_all;
 
 int fdstore_init(void) {
         char **names = NULL;
@@ -71,10 +72,14 @@ int fdstore_put(const char *name, int fd) {
         return r == 0 ? -EOPNOTSUPP : 0;
 }
 
+void fdstore_keep_all(void) {
+        keep_all = true;
+}
+
 void fdstore_remove(const char *name) {
         _cleanup_free_ char *msg = NULL;
 
-        if (!fdstore_available() || asprintf(&msg, "FDSTOREREMOVE=1\nFDNAME=%s", name) < 0)
+        if (keep_all || !fdstore_available() || asprintf(&msg, "FDSTOREREMOVE=1\nFDNAME=%s", name) < 0)
                 return;
         (void) sd_notify(false, msg);
 }

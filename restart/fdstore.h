@@ -22,7 +22,10 @@ bool fdstore_available(void);
 int fdstore_take(const char *name);
 /* Stores a copy of fd under name; a missing manager is not an error (0). */
 int fdstore_put(const char *name, int fd);
-/* Drops the stored copy (the device went). */
+/* Drops the stored copy (the device went). Ignored after fdstore_keep_all(). */
 void fdstore_remove(const char *name);
+/* The daemon is exiting: devices are released but not gone, so what they
+ * stored stays for the next process (fdstore_remove() does nothing from now on). */
+void fdstore_keep_all(void);
 /* Closes, and drops from the store, what no part of the daemon took by now. */
 void fdstore_forget_untaken(void);
