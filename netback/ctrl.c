@@ -122,7 +122,10 @@ void vif_ctrl_event(Vif *v) {
                 v->ctrl.rsp_prod_pvt++;
         }
         v->ctrl.req_cons = rc;
+        vif_record_save_filters(v); /* before the responses that acknowledge it */
         RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&v->ctrl, more);
+        if (v->rec)
+                vif_record_pushed(&v->rec->ctrl_rsp, v->ctrl.rsp_prod_pvt);
         if (more)
                 (void) evtchn_notify(v->ctrl_port);
         RING_FINAL_CHECK_FOR_REQUESTS(&v->ctrl, more);

@@ -64,6 +64,30 @@ typedef struct RxPending {
         uint64_t since;
 } RxPending;
 
+/* The record of a connected vif (record.c), in the device's record: what a
+ * restarted pvbackd needs to go on serving the rings where the earlier
+ * process stopped. Responses are pushed in order at packet boundaries, so
+ * every request not answered is still in its ring from the shared rsp_prod
+ * on: the rsp_prod pushed last on each ring is all the ring state kept. */
+typedef struct VifQueueRecord {
+        uint32_t tx_ref, rx_ref, port_tx, port_rx; /* as connected */
+        uint32_t tx_rsp, rx_rsp;                   /* rsp_prod last pushed */
+} VifQueueRecord;
+
+typedef struct VifRecord {
+        uint32_t n_queues, split;
+        uint32_t has_ctrl, ctrl_ref, ctrl_port, ctrl_rsp;
+        char ifname[IFNAMSIZ];                     /* the tap's name at connect (after the vif script) */
+        /* What the frontend set through the control ring and multicast
+         * extras, saved before the response that acknowledges it is pushed. */
+        uint32_t hash_alg, hash_flags, hash_size;
+        uint8_t hash_key[VIF_HASH_KEY_MAX];
+        uint32_t hash_mapping[VIF_HASH_MAPPING_MAX];
+        uint32_t n_mcast;
+        uint8_t mcast[VIF_MCAST_MAX][6];
+        VifQueueRecord q[VIF_MAX_QUEUES];
+} VifRecord;
+
 typedef struct VifQueue {
         Vif *vif;
         unsigned index;
@@ -88,6 +112,7 @@ typedef struct VifQueue {
         RateWindow credit;   /* bytes sent in the current window */
 
         VifStats stats;
+        VifQueueRecord *rec;  /* in v->rec, while connected */
 } VifQueue;
 
 struct Vif {
@@ -119,10 +144,18 @@ struct Vif {
         unsigned n_mcast;
 
         VifStats closed_stats; /* totals of earlier connections */
+
+        VifRecord *rec;       /* while connected */
+        VifRecord expected;   /* what connect found, checked against a restored record */
+        bool tap_recreated;   /* re-attaching, and the tap had gone with the FD store */
 };
 
 /* tap.c */
 int tap_open_queues(Vif *v, const char *name, unsigned n, char **ret_error);
+/* Takes the queues an earlier process stored back; their number, 0 if none. */
+int tap_take_stored(Vif *v);
+int tap_get_name(int fd, char ret[static IFNAMSIZ]);
+int tap_rename(Vif *v, const char *name);
 bool tap_still_ours(Vif *v);
 void tap_close_all(Vif *v);
 int tap_set_queue_attached(int fd, bool attached);
@@ -140,6 +173,16 @@ int vif_rx_start(VifQueue *q);
 void vif_rx_stop(VifQueue *q);
 RxBatch *vif_rx_batch_new(void); /* free() it */
 void vif_rx_buffers_posted(Vif *v, VifQueue *q);
+
+/* record.c */
+int vif_record_start(Vif *v);
+void vif_record_stop(Vif *v);
+static inline void vif_record_pushed(uint32_t *saved, uint32_t rsp_prod) {
+        /* After the push (the ring macros' barrier): a crash in between
+         * leaves the live index one push ahead, which re-attach accepts. */
+        __atomic_store_n(saved, rsp_prod, __ATOMIC_RELEASE);
+}
+void vif_record_save_filters(Vif *v);
 
 /* ctrl.c */
 void vif_ctrl_event(Vif *v);

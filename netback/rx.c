@@ -13,6 +13,7 @@
 
 #include <netinet/in.h>
 
+#include "crashpoint.h"
 #include "netback.h"
 
 #define VNET_HDR_LEN sizeof(struct virtio_net_hdr)
@@ -61,6 +62,9 @@ static void rx_push(Vif *v, RxBatch *b) {
                 if (!(b->dirty & (1u << i)))
                         continue;
                 RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&q->rx, notify);
+                crash_point("net-rx-pushed"); /* pushed, neither recorded nor notified */
+                if (q->rec)
+                        vif_record_pushed(&q->rec->rx_rsp, q->rx.rsp_prod_pvt);
                 if (notify)
                         (void) evtchn_notify(q->rx_port);
         }

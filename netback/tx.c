@@ -11,6 +11,7 @@
 
 #include <netinet/in.h>
 
+#include "crashpoint.h"
 #include "netback.h"
 
 /* The header slot plus XEN_NETIF_NR_SLOTS_MIN data slots: what Windows
@@ -243,6 +244,7 @@ static int tx_complete(VifQueue *q, TxBatch *b) {
                 xenbus_device_fatal(d, failed, "queue %u: grant copy failed: %s", q->index, strerror(-failed));
                 return -EPROTO;
         }
+        crash_point("net-tx-taken"); /* taken off the ring, not yet written */
         for (unsigned i = 0; i < b->n; i++) {
                 TxPacket *p = &b->pkts[i];
                 struct virtio_net_hdr h;
@@ -285,6 +287,7 @@ static int tx_complete(VifQueue *q, TxBatch *b) {
                 }
                 tx_respond_packet(q, p, status);
         }
+        crash_point("net-tx-written"); /* written to the tap, the responses not pushed */
         b->n = 0;
         b->arena_used = 0;
         grant_copy_init(&b->copy, xenbus_device_gnttab(d));
@@ -369,6 +372,8 @@ void vif_tx_event(VifQueue *q) {
                 return;
 
         RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&q->tx, more);
+        if (q->rec)
+                vif_record_pushed(&q->rec->tx_rsp, q->tx.rsp_prod_pvt);
         if (more)
                 (void) evtchn_notify(q->tx_port);
         if (limited)
