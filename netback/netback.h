@@ -69,14 +69,26 @@ typedef struct RxPending {
  * process stopped. Responses are pushed in order at packet boundaries, so
  * every request not answered is still in its ring from the shared rsp_prod
  * on: the rsp_prod pushed last on each ring is all the ring state kept. */
+#define VIF_RING_SIZE 256u /* netif TX and RX rings: one page */
+#define VIF_CTRL_BATCH VIF_BUDGET
+
+/* Responses are written where their requests are: written into the ring
+ * before the push, they would destroy requests that a process dying before
+ * the push leaves unanswered. So they are staged privately, copied into the
+ * record (the journal) and only then into the ring and pushed; a restarted
+ * process finishes a push that the journal says was under way. */
 typedef struct VifQueueRecord {
         uint32_t tx_ref, rx_ref, port_tx, port_rx; /* as connected */
         uint32_t tx_rsp, rx_rsp;                   /* rsp_prod last pushed */
+        uint32_t tx_journal_n, rx_journal_n;       /* responses from *_rsp on being pushed */
+        netif_tx_response_t tx_journal[VIF_RING_SIZE];
+        netif_rx_response_t rx_journal[VIF_RING_SIZE];
 } VifQueueRecord;
 
 typedef struct VifRecord {
         uint32_t n_queues, split;
-        uint32_t has_ctrl, ctrl_ref, ctrl_port, ctrl_rsp;
+        uint32_t has_ctrl, ctrl_ref, ctrl_port, ctrl_rsp, ctrl_journal_n;
+        struct xen_netif_ctrl_response ctrl_journal[VIF_CTRL_BATCH];
         char ifname[IFNAMSIZ];                     /* the tap's name at connect (after the vif script) */
         /* What the frontend set through the control ring and multicast
          * extras, saved before the response that acknowledges it is pushed. */
@@ -113,6 +125,10 @@ typedef struct VifQueue {
 
         VifStats stats;
         VifQueueRecord *rec;  /* in v->rec, while connected */
+        /* Responses from the last push (tx_pushed, rx_pushed) to rsp_prod_pvt, by ring index. */
+        uint32_t tx_pushed, rx_pushed;
+        netif_tx_response_t tx_stage[VIF_RING_SIZE];
+        netif_rx_response_t rx_stage[VIF_RING_SIZE];
 } VifQueue;
 
 struct Vif {
@@ -147,6 +163,7 @@ struct Vif {
 
         VifRecord *rec;       /* while connected */
         VifRecord expected;   /* what connect found, checked against a restored record */
+        uint32_t ctrl_pushed;
         bool tap_recreated;   /* re-attaching, and the tap had gone with the FD store */
 };
 
@@ -177,11 +194,10 @@ void vif_rx_buffers_posted(Vif *v, VifQueue *q);
 /* record.c */
 int vif_record_start(Vif *v);
 void vif_record_stop(Vif *v);
-static inline void vif_record_pushed(uint32_t *saved, uint32_t rsp_prod) {
-        /* After the push (the ring macros' barrier): a crash in between
-         * leaves the live index one push ahead, which re-attach accepts. */
-        __atomic_store_n(saved, rsp_prod, __ATOMIC_RELEASE);
-}
+/* Journal, write and push the staged responses; true if the frontend wants an event. */
+bool vif_push_tx(VifQueue *q);
+bool vif_push_rx(VifQueue *q);
+bool vif_push_ctrl(Vif *v, const struct xen_netif_ctrl_response *rsp, unsigned n);
 void vif_record_save_filters(Vif *v);
 
 /* ctrl.c */

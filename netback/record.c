@@ -23,25 +23,96 @@
 
 #include <inttypes.h>
 
+#include "crashpoint.h"
 #include "netback.h"
 #include "record.h"
 
-static uint32_t live_rsp_prod(const uint32_t *p) {
-        return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+_Static_assert(__CONST_RING_SIZE(netif_tx, XEN_PAGE_SIZE_BYTES) == VIF_RING_SIZE, "netif TX ring size");
+_Static_assert(__CONST_RING_SIZE(netif_rx, XEN_PAGE_SIZE_BYTES) == VIF_RING_SIZE, "netif RX ring size");
+
+/* The order of stores (the record is shared memory: what is stored before
+ * the process dies is there for the next one): the responses into the
+ * journal, then its count; the responses into the ring, the push; then the
+ * record's rsp_prod, and the count back to 0. */
+#define JOURNAL_PUSH(ring, stage, journal, journal_n, saved, pushed, notify, crash)                  \
+        do {                                                                                           \
+                uint32_t n_ = (ring)->rsp_prod_pvt - (pushed);                                         \
+                if ((saved)) {                                                                         \
+                        for (uint32_t i_ = 0; i_ < n_; i_++)                                           \
+                                (journal)[((pushed) + i_) % VIF_RING_SIZE] = (stage)[((pushed) + i_) % VIF_RING_SIZE]; \
+                        __atomic_store_n(&(journal_n), n_, __ATOMIC_RELEASE);                          \
+                }                                                                                      \
+                for (uint32_t i_ = 0; i_ < n_; i_++)                                                   \
+                        *RING_GET_RESPONSE(ring, (pushed) + i_) = (stage)[((pushed) + i_) % VIF_RING_SIZE]; \
+                if (n_ > 0)                                                                            \
+                        crash_point(crash); /* in the ring over their requests, not pushed */         \
+                RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(ring, notify);                                    \
+        } while (0)
+
+bool vif_push_tx(VifQueue *q) {
+        VifQueueRecord *rec = q->rec;
+        int notify;
+
+        JOURNAL_PUSH(&q->tx, q->tx_stage, rec->tx_journal, rec->tx_journal_n, rec, q->tx_pushed, notify, "net-tx-unpushed");
+        q->tx_pushed = q->tx.rsp_prod_pvt;
+        if (rec) {
+                __atomic_store_n(&rec->tx_rsp, q->tx_pushed, __ATOMIC_RELEASE);
+                __atomic_store_n(&rec->tx_journal_n, 0, __ATOMIC_RELEASE);
+        }
+        return notify;
 }
 
-/* The live rsp_prod of a ring, checked against the saved one. */
-static int resume_index(Vif *v, const char *what, unsigned qi, const uint32_t *shared, uint32_t saved, uint32_t size,
-                        uint32_t *ret) {
-        uint32_t live = live_rsp_prod(shared);
+bool vif_push_rx(VifQueue *q) {
+        VifQueueRecord *rec = q->rec;
+        int notify;
 
-        if (live - saved > size)
-                return xenbus_device_set_error(v->dev, -EPROTO,
-                                               "queue %u: cannot re-attach: the %s response index %u is not where "
-                                               "the earlier process left it (%u)", qi, what, live, saved);
-        *ret = live;
-        return 0;
+        JOURNAL_PUSH(&q->rx, q->rx_stage, rec->rx_journal, rec->rx_journal_n, rec, q->rx_pushed, notify, "net-rx-unpushed");
+        crash_point("net-rx-pushed"); /* pushed, neither recorded nor notified */
+        q->rx_pushed = q->rx.rsp_prod_pvt;
+        if (rec) {
+                __atomic_store_n(&rec->rx_rsp, q->rx_pushed, __ATOMIC_RELEASE);
+                __atomic_store_n(&rec->rx_journal_n, 0, __ATOMIC_RELEASE);
+        }
+        return notify;
 }
+
+bool vif_push_ctrl(Vif *v, const struct xen_netif_ctrl_response *rsp, unsigned n) {
+        VifRecord *rec = v->rec;
+        int notify;
+
+        if (rec) {
+                memcpy(rec->ctrl_journal, rsp, n * sizeof *rsp);
+                __atomic_store_n(&rec->ctrl_journal_n, n, __ATOMIC_RELEASE);
+        }
+        for (unsigned i = 0; i < n; i++)
+                *RING_GET_RESPONSE(&v->ctrl, v->ctrl_pushed + i) = rsp[i];
+        RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&v->ctrl, notify);
+        v->ctrl_pushed = v->ctrl.rsp_prod_pvt;
+        if (rec) {
+                __atomic_store_n(&rec->ctrl_rsp, v->ctrl_pushed, __ATOMIC_RELEASE);
+                __atomic_store_n(&rec->ctrl_journal_n, 0, __ATOMIC_RELEASE);
+        }
+        return notify;
+}
+
+/* The live rsp_prod of a ring, checked against the record: where the
+ * earlier process pushed last, or -- if it died in a push, the journal
+ * holding journal_n responses -- that push done or not (then the journal's
+ * responses are written and pushed now: the requests in their slots may be
+ * overwritten already). Anything else is the frontend's doing. */
+#define RESUME(v, what, qi, ringp, journal, journal_n, saved, ret)                                          \
+        ({                                                                                                 \
+                uint32_t live_ = __atomic_load_n(&(ringp)->sring->rsp_prod, __ATOMIC_ACQUIRE);             \
+                uint32_t jn_ = (journal_n);                                                                \
+                int r_ = 0;                                                                                \
+                if (jn_ > RING_SIZE(ringp) || (live_ != (saved) && live_ != (saved) + jn_))                \
+                        r_ = xenbus_device_set_error((v)->dev, -EPROTO,                                    \
+                                                     "queue %u: cannot re-attach: the %s response index %u is not " \
+                                                     "where the earlier process left it (%u, %u being pushed)",    \
+                                                     qi, what, live_, (saved), jn_);                      \
+                *(ret) = live_;                                                                            \
+                r_;                                                                                        \
+        })
 
 void vif_record_save_filters(Vif *v) {
         VifRecord *rec = v->rec;
@@ -98,10 +169,11 @@ int vif_record_start(Vif *v) {
                 v->rec = rec;
                 snprintf(rec->ifname, sizeof rec->ifname, "%s", now);
                 for (unsigned i = 0; i < v->n_queues; i++) {
-                        rec->q[i].tx_rsp = v->queues[i].tx.rsp_prod_pvt;
-                        rec->q[i].rx_rsp = v->queues[i].rx.rsp_prod_pvt;
+                        VifQueue *q = &v->queues[i];
+                        rec->q[i].tx_rsp = q->tx_pushed = q->tx.rsp_prod_pvt;
+                        rec->q[i].rx_rsp = q->rx_pushed = q->rx.rsp_prod_pvt;
                 }
-                rec->ctrl_rsp = v->ctrl.rsp_prod_pvt;
+                rec->ctrl_rsp = v->ctrl_pushed = v->ctrl.rsp_prod_pvt;
                 vif_record_save_filters(v);
                 goto done;
         }
@@ -111,25 +183,57 @@ int vif_record_start(Vif *v) {
         /* Everything checked before anything changes. */
         for (unsigned i = 0; i < v->n_queues; i++) {
                 VifQueue *q = &v->queues[i];
-                if ((r = resume_index(v, "TX", i, &q->tx.sring->rsp_prod, rec->q[i].tx_rsp, RING_SIZE(&q->tx), &tx[i])) < 0 ||
-                    (r = resume_index(v, "RX", i, &q->rx.sring->rsp_prod, rec->q[i].rx_rsp, RING_SIZE(&q->rx), &rx[i])) < 0)
+                VifQueueRecord *qr = &rec->q[i];
+                if ((r = RESUME(v, "TX", i, &q->tx, qr->tx_journal, qr->tx_journal_n, qr->tx_rsp, &tx[i])) < 0 ||
+                    (r = RESUME(v, "RX", i, &q->rx, qr->rx_journal, qr->rx_journal_n, qr->rx_rsp, &rx[i])) < 0)
                         return r;
         }
         if (v->ctrl.sring &&
-            (r = resume_index(v, "control", 0, &v->ctrl.sring->rsp_prod, rec->ctrl_rsp, RING_SIZE(&v->ctrl), &ctrl)) < 0)
+            ((rec->ctrl_journal_n > VIF_CTRL_BATCH && (r = xenbus_device_set_error(d, -EPROTO, "the record is corrupt")) < 0) ||
+             (r = RESUME(v, "control", 0, &v->ctrl, rec->ctrl_journal, rec->ctrl_journal_n, rec->ctrl_rsp, &ctrl)) < 0))
                 return r;
+        /* Then the rings are taken where they are: a push the earlier
+         * process died in is finished from the journal. */
         for (unsigned i = 0; i < v->n_queues; i++) {
                 VifQueue *q = &v->queues[i];
-                if (tx[i] != rec->q[i].tx_rsp || rx[i] != rec->q[i].rx_rsp)
-                        log_dev_debug(d, "queue %u: the earlier process pushed responses it did not record", i);
-                q->tx.req_cons = q->tx.rsp_prod_pvt = tx[i];
-                q->rx.req_cons = q->rx.rsp_prod_pvt = rx[i];
-                rec->q[i].tx_rsp = tx[i];
-                rec->q[i].rx_rsp = rx[i];
+                VifQueueRecord *qr = &rec->q[i];
+                int notify;
+                q->tx.req_cons = q->tx.rsp_prod_pvt = q->tx_pushed = tx[i];
+                q->rx.req_cons = q->rx.rsp_prod_pvt = q->rx_pushed = rx[i];
+                if (qr->tx_journal_n > 0 && tx[i] == qr->tx_rsp) {
+                        log_dev_info(d, "queue %u: finishing a push of %u TX responses", i, qr->tx_journal_n);
+                        for (uint32_t k = 0; k < qr->tx_journal_n; k++)
+                                *RING_GET_RESPONSE(&q->tx, tx[i] + k) = qr->tx_journal[(tx[i] + k) % VIF_RING_SIZE];
+                        q->tx.rsp_prod_pvt += qr->tx_journal_n;
+                        q->tx.req_cons = q->tx_pushed = q->tx.rsp_prod_pvt;
+                        RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&q->tx, notify);
+                }
+                if (qr->rx_journal_n > 0 && rx[i] == qr->rx_rsp) {
+                        log_dev_info(d, "queue %u: finishing a push of %u RX responses", i, qr->rx_journal_n);
+                        for (uint32_t k = 0; k < qr->rx_journal_n; k++)
+                                *RING_GET_RESPONSE(&q->rx, rx[i] + k) = qr->rx_journal[(rx[i] + k) % VIF_RING_SIZE];
+                        q->rx.rsp_prod_pvt += qr->rx_journal_n;
+                        q->rx.req_cons = q->rx_pushed = q->rx.rsp_prod_pvt;
+                        RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&q->rx, notify);
+                }
+                (void) notify;
+                qr->tx_rsp = q->tx_pushed;
+                qr->rx_rsp = q->rx_pushed;
+                qr->tx_journal_n = qr->rx_journal_n = 0;
         }
         if (v->ctrl.sring) {
-                v->ctrl.req_cons = v->ctrl.rsp_prod_pvt = ctrl;
-                rec->ctrl_rsp = ctrl;
+                int notify;
+                v->ctrl.req_cons = v->ctrl.rsp_prod_pvt = v->ctrl_pushed = ctrl;
+                if (rec->ctrl_journal_n > 0 && ctrl == rec->ctrl_rsp) {
+                        for (uint32_t k = 0; k < rec->ctrl_journal_n; k++)
+                                *RING_GET_RESPONSE(&v->ctrl, ctrl + k) = rec->ctrl_journal[k];
+                        v->ctrl.rsp_prod_pvt += rec->ctrl_journal_n;
+                        v->ctrl.req_cons = v->ctrl_pushed = v->ctrl.rsp_prod_pvt;
+                        RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&v->ctrl, notify);
+                        (void) notify;
+                }
+                rec->ctrl_rsp = v->ctrl_pushed;
+                rec->ctrl_journal_n = 0;
         }
         restore_filters(v, rec);
 

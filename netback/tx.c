@@ -42,7 +42,7 @@ TxBatch *vif_tx_batch_new(void) {
 }
 
 static void tx_respond(VifQueue *q, uint16_t id, int16_t status) {
-        netif_tx_response_t *r = RING_GET_RESPONSE(&q->tx, q->tx.rsp_prod_pvt);
+        netif_tx_response_t *r = &q->tx_stage[q->tx.rsp_prod_pvt % VIF_RING_SIZE];
 
         r->id = id;
         r->status = status;
@@ -371,9 +371,7 @@ void vif_tx_event(VifQueue *q) {
         if (b->n > 0 && tx_complete(q, b) < 0)
                 return;
 
-        RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&q->tx, more);
-        if (q->rec)
-                vif_record_pushed(&q->rec->tx_rsp, q->tx.rsp_prod_pvt);
+        more = vif_push_tx(q);
         if (more)
                 (void) evtchn_notify(q->tx_port);
         if (limited)

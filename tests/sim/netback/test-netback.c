@@ -1309,7 +1309,8 @@ static void test_restart_under_traffic_windows(void **state) {
  * process serves on, the stream is intact, no response is unknown or
  * duplicate. */
 static void test_net_crash_points(void **state) {
-        static const char *const points[] = { "net-tx-taken:20", "net-tx-written:20", "net-rx-pushed:20" };
+        static const char *const points[] = { "net-tx-taken:20", "net-tx-written:20", "net-rx-pushed:20",
+                                              "net-tx-unpushed:20", "net-rx-unpushed:20" };
         static NetFront nf;
         static Pump p;
         NfOptions o = { .queues = 2, .split = true, .gso4 = true, .gso6 = true, .csum6 = true, .set_hotplug = true };
@@ -1333,6 +1334,9 @@ static void test_net_crash_points(void **state) {
         assert_true(harness_log_contains(&H, "Crash point net-tx-taken reached"));
         assert_true(harness_log_contains(&H, "Crash point net-tx-written reached"));
         assert_true(harness_log_contains(&H, "Crash point net-rx-pushed reached"));
+        /* The two unpushed points leave responses over their requests: the
+         * next process finishes those pushes from the journal. */
+        assert_true(harness_log_contains(&H, "finishing a push of"));
         pump_stop(&p);
         assert_vif_healthy(&nf, &p);
         nf_close(&nf);
