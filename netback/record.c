@@ -14,10 +14,12 @@
  * them lost as a NIC drops them. No response is ever sent twice, nor for a
  * request the frontend no longer has outstanding.
  *
- * Each push is followed by the store of its rsp_prod into the record, so
- * the live rsp_prod is the saved one or, after a crash between the two, at
- * most one push (a ring) ahead. The frontend can write rsp_prod too:
- * anything else closes the device. State the frontend sets through the
+ * Responses are journalled in the record before they go into the ring
+ * (where they overwrite their requests) and each push is followed by the
+ * store of its rsp_prod into the record, so the live rsp_prod is the saved
+ * one, or the saved one plus the journal (a crash in the push, which the
+ * next process finishes). The frontend can write rsp_prod too: anything
+ * else closes the device. State the frontend sets through the
  * rings (hash settings, multicast filter) is saved before the response that
  * acknowledges it is pushed; a request run again sets the same. */
 
