@@ -92,6 +92,7 @@ static uint32_t ctrl_handle(Vif *v, const struct xen_netif_ctrl_request *req, ui
 void vif_ctrl_event(Vif *v) {
         XenbusDevice *d = v->dev;
         RING_IDX rp, rc;
+        struct xen_netif_ctrl_response rsps[VIF_CTRL_BATCH];
         unsigned n = 0;
         int more;
 
@@ -104,7 +105,7 @@ void vif_ctrl_event(Vif *v) {
                 xenbus_device_fatal(d, -EPROTO, "control ring producer index %u is beyond the ring", rp);
                 return;
         }
-        while (rc != rp && n++ < VIF_BUDGET) {
+        while (rc != rp && n < VIF_CTRL_BATCH) {
                 struct xen_netif_ctrl_request req;
                 struct xen_netif_ctrl_response *rsp;
                 uint32_t data;
@@ -114,7 +115,7 @@ void vif_ctrl_event(Vif *v) {
                 rc++;
                 status = ctrl_handle(v, &req, &data);
                 log_dev_debug(d, "control request %u type %u: status %u", req.id, req.type, status);
-                rsp = RING_GET_RESPONSE(&v->ctrl, v->ctrl.rsp_prod_pvt);
+                rsp = &rsps[n++];
                 rsp->id = req.id;
                 rsp->type = req.type;
                 rsp->status = status;
@@ -122,7 +123,8 @@ void vif_ctrl_event(Vif *v) {
                 v->ctrl.rsp_prod_pvt++;
         }
         v->ctrl.req_cons = rc;
-        RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&v->ctrl, more);
+        vif_record_save_filters(v); /* before the responses that acknowledge it */
+        more = vif_push_ctrl(v, rsps, n);
         if (more)
                 (void) evtchn_notify(v->ctrl_port);
         RING_FINAL_CHECK_FOR_REQUESTS(&v->ctrl, more);

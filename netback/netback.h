@@ -64,6 +64,42 @@ typedef struct RxPending {
         uint64_t since;
 } RxPending;
 
+/* The record of a connected vif (record.c), in the device's record: what a
+ * restarted pvbackd needs to go on serving the rings where the earlier
+ * process stopped. Responses are pushed in order at packet boundaries, so
+ * every request not answered is still in its ring from the shared rsp_prod
+ * on: the rsp_prod pushed last on each ring is all the ring state kept. */
+#define VIF_RING_SIZE 256u /* netif TX and RX rings: one page */
+#define VIF_CTRL_BATCH VIF_BUDGET
+
+/* Responses are written where their requests are: written into the ring
+ * before the push, they would destroy requests that a process dying before
+ * the push leaves unanswered. So they are staged privately, copied into the
+ * record (the journal) and only then into the ring and pushed; a restarted
+ * process finishes a push that the journal says was under way. */
+typedef struct VifQueueRecord {
+        uint32_t tx_ref, rx_ref, port_tx, port_rx; /* as connected */
+        uint32_t tx_rsp, rx_rsp;                   /* rsp_prod last pushed */
+        uint32_t tx_journal_n, rx_journal_n;       /* responses from *_rsp on being pushed */
+        netif_tx_response_t tx_journal[VIF_RING_SIZE];
+        netif_rx_response_t rx_journal[VIF_RING_SIZE];
+} VifQueueRecord;
+
+typedef struct VifRecord {
+        uint32_t n_queues, split;
+        uint32_t has_ctrl, ctrl_ref, ctrl_port, ctrl_rsp, ctrl_journal_n;
+        struct xen_netif_ctrl_response ctrl_journal[VIF_CTRL_BATCH];
+        char ifname[IFNAMSIZ];                     /* the tap's name at connect (after the vif script) */
+        /* What the frontend set through the control ring and multicast
+         * extras, saved before the response that acknowledges it is pushed. */
+        uint32_t hash_alg, hash_flags, hash_size;
+        uint8_t hash_key[VIF_HASH_KEY_MAX];
+        uint32_t hash_mapping[VIF_HASH_MAPPING_MAX];
+        uint32_t n_mcast;
+        uint8_t mcast[VIF_MCAST_MAX][6];
+        VifQueueRecord q[VIF_MAX_QUEUES];
+} VifRecord;
+
 typedef struct VifQueue {
         Vif *vif;
         unsigned index;
@@ -88,6 +124,11 @@ typedef struct VifQueue {
         RateWindow credit;   /* bytes sent in the current window */
 
         VifStats stats;
+        VifQueueRecord *rec;  /* in v->rec, while connected */
+        /* Responses from the last push (tx_pushed, rx_pushed) to rsp_prod_pvt, by ring index. */
+        uint32_t tx_pushed, rx_pushed;
+        netif_tx_response_t tx_stage[VIF_RING_SIZE];
+        netif_rx_response_t rx_stage[VIF_RING_SIZE];
 } VifQueue;
 
 struct Vif {
@@ -119,10 +160,19 @@ struct Vif {
         unsigned n_mcast;
 
         VifStats closed_stats; /* totals of earlier connections */
+
+        VifRecord *rec;       /* while connected */
+        VifRecord expected;   /* what connect found, checked against a restored record */
+        uint32_t ctrl_pushed;
+        bool tap_recreated;   /* re-attaching, and the tap had gone with the FD store */
 };
 
 /* tap.c */
 int tap_open_queues(Vif *v, const char *name, unsigned n, char **ret_error);
+/* Takes the queues an earlier process stored back; their number, 0 if none. */
+int tap_take_stored(Vif *v);
+int tap_get_name(int fd, char ret[static IFNAMSIZ]);
+int tap_rename(Vif *v, const char *name);
 bool tap_still_ours(Vif *v);
 void tap_close_all(Vif *v);
 int tap_set_queue_attached(int fd, bool attached);
@@ -140,6 +190,15 @@ int vif_rx_start(VifQueue *q);
 void vif_rx_stop(VifQueue *q);
 RxBatch *vif_rx_batch_new(void); /* free() it */
 void vif_rx_buffers_posted(Vif *v, VifQueue *q);
+
+/* record.c */
+int vif_record_start(Vif *v);
+void vif_record_stop(Vif *v);
+/* Journal, write and push the staged responses; true if the frontend wants an event. */
+bool vif_push_tx(VifQueue *q);
+bool vif_push_rx(VifQueue *q);
+bool vif_push_ctrl(Vif *v, const struct xen_netif_ctrl_response *rsp, unsigned n);
+void vif_record_save_filters(Vif *v);
 
 /* ctrl.c */
 void vif_ctrl_event(Vif *v);

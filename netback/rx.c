@@ -46,7 +46,7 @@ static void rx_flush(Vif *v, RxBatch *b) {
                 if (bad) {
                         /* A buffer the guest did not grant us: its packet is
                          * marked as an error, the guest drops it. */
-                        RING_GET_RESPONSE(&p->dest->rx, p->first_rsp)->status = NETIF_RSP_ERROR;
+                        p->dest->rx_stage[p->first_rsp % VIF_RING_SIZE].status = NETIF_RSP_ERROR;
                         p->dest->stats.rx_errors++;
                 }
         }
@@ -60,7 +60,7 @@ static void rx_push(Vif *v, RxBatch *b) {
                 int notify;
                 if (!(b->dirty & (1u << i)))
                         continue;
-                RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&q->rx, notify);
+                notify = vif_push_rx(q);
                 if (notify)
                         (void) evtchn_notify(q->rx_port);
         }
@@ -160,7 +160,7 @@ static int rx_place(Vif *v, RxBatch *b, VifQueue *src, const struct virtio_net_h
 
                 RING_COPY_REQUEST(&q->rx, q->rx.req_cons, &req);
                 q->rx.req_cons++;
-                rsp = RING_GET_RESPONSE(&q->rx, q->rx.rsp_prod_pvt);
+                rsp = &q->rx_stage[q->rx.rsp_prod_pvt % VIF_RING_SIZE];
                 q->rx.rsp_prod_pvt++;
                 if (i >= 1 && extra < n_extras) {
                         memcpy(rsp, &extras[extra++], sizeof extras[0]);

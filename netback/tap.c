@@ -4,7 +4,14 @@
  * non-blocking fd per queue. All queues are opened at probe, while the device
  * is still in our network namespace under the name we gave it: the hotplug
  * script may rename it (vifname=) or move it, and from then on we only ever
- * use the fds and the ifindex. */
+ * use the fds and the ifindex.
+ *
+ * Every queue fd is also in the service manager's FD store, under
+ * tap-<domid>-<devid>-<queue>: the tap lives as long as one of its fds, so
+ * a restarted or crashed pvbackd takes the same tap back (opening the name
+ * again would add queues, or create a new tap if it was renamed or moved).
+ * The stored copies are dropped when the device goes while the daemon runs;
+ * `systemctl stop` closes them, and the tap goes with them. */
 
 #include <fcntl.h>
 #include <linux/if_tun.h>
@@ -13,6 +20,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include "fdstore.h"
 #include "netback.h"
 
 static int tap_open_one(const char *name, char **ret_error) {
@@ -41,6 +49,81 @@ static int tap_open_one(const char *name, char **ret_error) {
         return fd;
 }
 
+static void tap_fdname(Vif *v, unsigned i, char buf[static 48]) {
+        snprintf(buf, 48, "tap-%u-%u-%u", xenbus_device_domid(v->dev), xenbus_device_devid(v->dev), i);
+}
+
+static void tap_store(Vif *v) {
+        for (unsigned i = 0; i < v->n_taps; i++) {
+                char name[48];
+                int r;
+                tap_fdname(v, i, name);
+                r = fdstore_put(name, v->tap_fds[i]);
+                if (r < 0) {
+                        log_dev_warning_errno(v->dev, r, "Cannot store tap queue %u, the vif will not survive a restart: %m",
+                                              i);
+                        return;
+                }
+        }
+}
+
+/* The interface behind a tap fd, as it is now: a vif script may have renamed it. */
+int tap_get_name(int fd, char ret[static IFNAMSIZ]) {
+        struct ifreq ifr = {};
+
+        if (ioctl(fd, TUNGETIFF, &ifr) < 0)
+                return negative_errno();
+        if ((ifr.ifr_flags & (IFF_TAP | IFF_TUN)) != IFF_TAP || !(ifr.ifr_flags & IFF_MULTI_QUEUE))
+                return -ENOTTY;
+        snprintf(ret, IFNAMSIZ, "%s", ifr.ifr_name);
+        return 0;
+}
+
+int tap_take_stored(Vif *v) {
+        char name[48], ifname[IFNAMSIZ];
+        unsigned n = 0;
+        int r = 0;
+
+        for (unsigned i = 0; i < VIF_MAX_QUEUES; i++) {
+                int fd;
+                tap_fdname(v, i, name);
+                fd = fdstore_take(name);
+                if (fd < 0)
+                        break;
+                if (n == i && (r = tap_get_name(fd, ifname)) >= 0)
+                        v->tap_fds[n++] = fd;
+                else {
+                        /* Not a tap any more (deleted with its namespace), or after a gap. */
+                        log_dev_warning_errno(v->dev, r, "Dropping stored tap queue %u: %m", i);
+                        fdstore_remove(name);
+                        close(fd);
+                }
+        }
+        if (n == 0)
+                return 0;
+        v->n_taps = n;
+        (void) tap_get_name(v->tap_fds[0], ifname);
+        snprintf(v->ifname, sizeof v->ifname, "%s", ifname);
+        /* 0 if it was moved to another namespace: the fds are all we need. */
+        v->ifindex = (int) if_nametoindex(ifname);
+        return (int) n;
+}
+
+int tap_rename(Vif *v, const char *name) {
+        _cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        struct ifreq ifr = {};
+
+        if (s < 0)
+                return negative_errno();
+        if (!if_indextoname((unsigned) v->ifindex, ifr.ifr_name))
+                return negative_errno();
+        snprintf(ifr.ifr_newname, sizeof ifr.ifr_newname, "%s", name);
+        if (ioctl(s, SIOCSIFNAME, &ifr) < 0)
+                return negative_errno();
+        snprintf(v->ifname, sizeof v->ifname, "%s", name);
+        return 0;
+}
+
 int tap_open_queues(Vif *v, const char *name, unsigned n, char **ret_error) {
         int r;
 
@@ -65,6 +148,7 @@ int tap_open_queues(Vif *v, const char *name, unsigned n, char **ret_error) {
         /* Only queue 0 takes packets until a frontend connects more. */
         for (unsigned i = 1; i < n; i++)
                 (void) tap_set_queue_attached(v->tap_fds[i], false);
+        tap_store(v);
         return 0;
 }
 
@@ -75,10 +159,15 @@ bool tap_still_ours(Vif *v) {
 }
 
 void tap_close_all(Vif *v) {
-        /* Not persistent: closing the last fd deletes the device. */
+        /* Not persistent: closing the last fd deletes the device (the
+         * store's copies are dropped too, unless the daemon is exiting). */
         for (unsigned i = 0; i < v->n_taps; i++)
-                if (v->tap_fds[i] >= 0)
+                if (v->tap_fds[i] >= 0) {
+                        char name[48];
+                        tap_fdname(v, i, name);
+                        fdstore_remove(name);
                         close(v->tap_fds[i]);
+                }
         for (unsigned i = 0; i < VIF_MAX_QUEUES; i++)
                 v->tap_fds[i] = -1;
         v->n_taps = 0;

@@ -11,6 +11,7 @@
 
 #include <netinet/in.h>
 
+#include "crashpoint.h"
 #include "netback.h"
 
 /* The header slot plus XEN_NETIF_NR_SLOTS_MIN data slots: what Windows
@@ -41,7 +42,7 @@ TxBatch *vif_tx_batch_new(void) {
 }
 
 static void tx_respond(VifQueue *q, uint16_t id, int16_t status) {
-        netif_tx_response_t *r = RING_GET_RESPONSE(&q->tx, q->tx.rsp_prod_pvt);
+        netif_tx_response_t *r = &q->tx_stage[q->tx.rsp_prod_pvt % VIF_RING_SIZE];
 
         r->id = id;
         r->status = status;
@@ -243,6 +244,7 @@ static int tx_complete(VifQueue *q, TxBatch *b) {
                 xenbus_device_fatal(d, failed, "queue %u: grant copy failed: %s", q->index, strerror(-failed));
                 return -EPROTO;
         }
+        crash_point("net-tx-taken"); /* taken off the ring, not yet written */
         for (unsigned i = 0; i < b->n; i++) {
                 TxPacket *p = &b->pkts[i];
                 struct virtio_net_hdr h;
@@ -285,6 +287,7 @@ static int tx_complete(VifQueue *q, TxBatch *b) {
                 }
                 tx_respond_packet(q, p, status);
         }
+        crash_point("net-tx-written"); /* written to the tap, the responses not pushed */
         b->n = 0;
         b->arena_used = 0;
         grant_copy_init(&b->copy, xenbus_device_gnttab(d));
@@ -368,7 +371,7 @@ void vif_tx_event(VifQueue *q) {
         if (b->n > 0 && tx_complete(q, b) < 0)
                 return;
 
-        RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&q->tx, more);
+        more = vif_push_tx(q);
         if (more)
                 (void) evtchn_notify(q->tx_port);
         if (limited)

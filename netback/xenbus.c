@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "netback.h"
+#include "record.h"
 
 #define VIF_TAP_MAC ((const uint8_t[6]) { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff })
 
@@ -82,6 +83,7 @@ int vif_mcast_add(Vif *v, const uint8_t addr[6]) {
         if (v->n_mcast >= VIF_MCAST_MAX)
                 return -ENOSPC;
         memcpy(v->mcast[v->n_mcast++], addr, 6);
+        vif_record_save_filters(v);
         vif_mcast_reread(v);
         return 0;
 }
@@ -91,6 +93,7 @@ void vif_mcast_del(Vif *v, const uint8_t addr[6]) {
                 if (memcmp(v->mcast[i], addr, 6) == 0) {
                         memmove(v->mcast[i], v->mcast[i + 1], (v->n_mcast - i - 1) * 6);
                         v->n_mcast--;
+                        vif_record_save_filters(v);
                         break;
                 }
         vif_mcast_reread(v);
@@ -198,7 +201,15 @@ static int vif_probe(XenbusDevice *d, XsBatch *pub) {
         if (strlen(name) >= IFNAMSIZ)
                 return xenbus_device_set_error(d, -ENAMETOOLONG, "interface name %s is too long", name);
 
-        if (!tap_still_ours(v)) {
+        if (v->n_taps == 0 && tap_take_stored(v) > 0) {
+                /* An earlier process's tap: its queues stay as they are while
+                 * re-attaching; otherwise only queue 0 takes packets. */
+                if (!xenbus_device_reattaching(d))
+                        for (unsigned i = 1; i < v->n_taps; i++)
+                                (void) tap_set_queue_attached(v->tap_fds[i], false);
+                log_dev_info(d, "Took tap %s back from the earlier process (ifindex %d, %u queues)", v->ifname,
+                             v->ifindex, v->n_taps);
+        } else if (!tap_still_ours(v)) {
                 tap_close_all(v);
                 r = tap_open_queues(v, name, vif_max_queues(d), &err);
                 if (r < 0)
@@ -208,6 +219,7 @@ static int vif_probe(XenbusDevice *d, XsBatch *pub) {
                         return xenbus_device_set_error(d, r, "cannot set the MTU of %s to %u: %s", name, v->mtu,
                                                        strerror(-r));
                 log_dev_info(d, "Created tap %s (ifindex %d, %u queues)", name, v->ifindex, v->n_taps);
+                v->tap_recreated = xenbus_device_reattaching(d);
         } else
                 log_dev_debug(d, "Reusing tap ifindex %d", v->ifindex);
         v->credit_bytes = bytes;
@@ -305,7 +317,7 @@ static void on_ctrl_port(EvtchnPort *p, void *userdata) {
         vif_ctrl_event(userdata);
 }
 
-static void queue_stop(Vif *v, VifQueue *q) {
+static void queue_stop(Vif *v, VifQueue *q, bool detach) {
         XenbusDevice *d = v->dev;
 
         if (q->rx_port != q->tx_port)
@@ -325,7 +337,9 @@ static void queue_stop(Vif *v, VifQueue *q) {
         free(q->rx_batch);
         q->tx_batch = NULL;
         q->rx_batch = NULL;
-        if (q->index > 0 && q->tap_attached)
+        /* Not when released: a detached queue loses what it holds, and an
+         * exiting daemon leaves the queues to the next process. */
+        if (detach && q->index > 0 && q->tap_attached)
                 (void) tap_set_queue_attached(q->tap_fd, false);
         q->tap_attached = false;
 
@@ -340,9 +354,10 @@ static void queue_stop(Vif *v, VifQueue *q) {
         v->closed_stats.rx_filtered += q->stats.rx_filtered;
 }
 
-static void vif_stop(Vif *v) {
+static void vif_stop(Vif *v, bool detach) {
         XenbusDevice *d = v->dev;
 
+        vif_record_stop(v);
         evtchn_unbind(v->ctrl_port);
         v->ctrl_port = NULL;
         v->ctrl.sring = NULL;
@@ -350,7 +365,7 @@ static void vif_stop(Vif *v) {
         if (!v->queues)
                 return;
         for (unsigned i = 0; i < v->n_queues; i++)
-                queue_stop(v, &v->queues[i]);
+                queue_stop(v, &v->queues[i], detach);
         free(v->queues);
         v->queues = NULL;
         v->n_queues = 0;
@@ -369,10 +384,12 @@ static int queue_connect(Vif *v, VifQueue *q, const char *dir) {
         bool split;
         int r;
 
-        r = xenbus_map_ring(d, dir, "tx-ring-ref", NULL, 0, &q->tx_map);
+        VifQueueRecord *e = &v->expected.q[q->index];
+
+        r = xenbus_map_ring_order(d, dir, "tx-ring-ref", 0, &e->tx_ref, &q->tx_map);
         if (r < 0)
                 return r;
-        r = xenbus_map_ring(d, dir, "rx-ring-ref", NULL, 0, &q->rx_map);
+        r = xenbus_map_ring_order(d, dir, "rx-ring-ref", 0, &e->rx_ref, &q->rx_map);
         if (r < 0)
                 return r;
         BACK_RING_INIT(&q->tx, (netif_tx_sring_t *) q->tx_map.addr, XEN_PAGE_SIZE_BYTES);
@@ -382,6 +399,9 @@ static int queue_connect(Vif *v, VifQueue *q, const char *dir) {
                 read_fe_port(d, dir, "event-channel-rx", &port_rx) >= 0;
         if (!split && read_fe_port(d, dir, "event-channel", &port) < 0)
                 return xenbus_device_set_error(d, -EINVAL, "%s has no valid event-channel(-tx/-rx)", dir);
+        e->port_tx = split ? port_tx : port;
+        e->port_rx = split ? port_rx : port;
+        v->expected.split = split;
 
         q->tx_arena = malloc(VIF_ARENA_SIZE);
         q->rx_arena = malloc(VIF_ARENA_SIZE);
@@ -421,12 +441,14 @@ static int ctrl_connect(Vif *v) {
 
         if (xenbus_read_frontend(d, "ctrl-ring-ref", 32, &ref) == -ENOENT)
                 return 0; /* optional */
-        r = xenbus_map_ring(d, fe, "ctrl-ring-ref", NULL, 0, &v->ctrl_map);
+        r = xenbus_map_ring_order(d, fe, "ctrl-ring-ref", 0, &v->expected.ctrl_ref, &v->ctrl_map);
         if (r < 0)
                 return r;
         if (read_fe_port(d, fe, "event-channel-ctrl", &port) < 0)
                 return xenbus_device_set_error(d, -EINVAL, "%s/event-channel-ctrl is missing or invalid",
                                                fe);
+        v->expected.has_ctrl = 1;
+        v->expected.ctrl_port = port;
         BACK_RING_INIT(&v->ctrl, (xen_netif_ctrl_sring_t *) v->ctrl_map.addr, XEN_PAGE_SIZE_BYTES);
         r = xenbus_device_bind_evtchn(d, port, on_ctrl_port, v, &v->ctrl_port);
         if (r < 0)
@@ -436,7 +458,7 @@ static int ctrl_connect(Vif *v) {
 }
 
 static int vif_connect_fail(Vif *v, int r) {
-        vif_stop(v);
+        vif_stop(v, true);
         return r;
 }
 
@@ -475,6 +497,7 @@ static int vif_connect(XenbusDevice *d, XsBatch *pub) {
         if (!v->queues)
                 return xenbus_device_set_error(d, -ENOMEM, "out of memory");
         v->n_queues = (unsigned) n;
+        v->expected = (VifRecord) { .n_queues = (uint32_t) n };
         for (unsigned i = 0; i < n; i++)
                 v->queues[i] = (VifQueue) { .vif = v, .index = i, .tap_fd = v->tap_fds[i] };
         v->hash_alg = XEN_NETIF_CTRL_HASH_ALGORITHM_NONE;
@@ -511,10 +534,27 @@ static int vif_connect(XenbusDevice *d, XsBatch *pub) {
         r = ctrl_connect(v);
         if (r < 0)
                 return vif_connect_fail(v, r);
+        r = vif_record_start(v);
+        if (r < 0)
+                return vif_connect_fail(v, r);
+        v->tap_recreated = false;
 
         /* Requests queued before we connected. */
-        for (unsigned i = 0; i < n; i++)
-                evtchn_port_kick(v->queues[i].tx_port);
+        for (unsigned i = 0; i < n; i++) {
+                VifQueue *q = &v->queues[i];
+                evtchn_port_kick(q->tx_port);
+                if (!xenbus_device_reattaching(d))
+                        continue;
+                /* The earlier process may have pushed responses and died
+                 * before it could notify: a spurious event is harmless. */
+                if (q->rx_port != q->tx_port) {
+                        evtchn_port_kick(q->rx_port);
+                        (void) evtchn_notify(q->rx_port);
+                }
+                (void) evtchn_notify(q->tx_port);
+        }
+        if (v->ctrl_port && xenbus_device_reattaching(d))
+                (void) evtchn_notify(v->ctrl_port);
         log_dev_info(d, "Frontend: %u queue(s), %s event channels, sg=%d gso4=%d gso6=%d csum4=%d csum6=%d, %s, mcast=%d",
                      v->n_queues, v->queues[0].rx_port != v->queues[0].tx_port ? "split" : "shared", v->fe_sg,
                      v->fe_gso4, v->fe_gso6, v->fe_csum4, v->fe_csum6,
@@ -526,7 +566,7 @@ static int vif_disconnect(XenbusDevice *d) {
         Vif *v = xenbus_device_get_data(d);
 
         if (v)
-                vif_stop(v);
+                vif_stop(v, true);
         return 0;
 }
 
@@ -535,7 +575,7 @@ static void vif_release(XenbusDevice *d) {
 
         if (!v)
                 return;
-        vif_stop(v);
+        vif_stop(v, false);
         tap_close_all(v); /* deletes the tap, as netback does at Closed with online=0 */
         free(v);
         xenbus_device_set_data(d, NULL);

@@ -72,16 +72,16 @@ int fdstore_put(const char *name, int fd) {
         return r == 0 ? -EOPNOTSUPP : 0;
 }
 
+void fdstore_keep_all(void) {
+        keep_all = true;
+}
+
 void fdstore_remove(const char *name) {
         _cleanup_free_ char *msg = NULL;
 
         if (keep_all || !fdstore_available() || asprintf(&msg, "FDSTOREREMOVE=1\nFDNAME=%s", name) < 0)
                 return;
         (void) sd_notify(false, msg);
-}
-
-void fdstore_keep_all(void) {
-        keep_all = true;
 }
 
 void fdstore_forget_untaken(void) {

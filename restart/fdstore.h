@@ -22,7 +22,7 @@ bool fdstore_available(void);
 int fdstore_take(const char *name);
 /* Stores a copy of fd under name; a missing manager is not an error (0). */
 int fdstore_put(const char *name, int fd);
-/* Drops the stored copy (the device went). */
+/* Drops the stored copy (the device went). Ignored after fdstore_keep_all(). */
 void fdstore_remove(const char *name);
 /* The daemon is exiting for a restart: from now on nothing leaves the
  * store, whatever is released. */

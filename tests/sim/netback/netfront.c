@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,10 +226,47 @@ void nf_wait_event(NetFront *nf, int ms) {
         }
 }
 
+static void violation(NetFront *nf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void violation(NetFront *nf, const char *fmt, ...) {
+        va_list ap;
+
+        if (nf->violations++ > 0)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(nf->violation, sizeof nf->violation, fmt, ap);
+        va_end(ap);
+}
+
 void nf_put_raw(NetFront *nf, unsigned qi, const netif_tx_request_t *req) {
         NfQueue *q = &nf->q[qi];
         *RING_GET_REQUEST(&q->tx, q->tx.req_prod_pvt) = *req;
+        q->tx_expect[q->tx.req_prod_pvt & (NF_RING - 1)] = req->id;
         q->tx.req_prod_pvt++;
+}
+
+/* Consumes every TX response there is, checking each against the request
+ * in its slot, as netfront does (xennet_tx_buf_gc). Returns the violations
+ * found. */
+static unsigned tx_gc(NetFront *nf, unsigned qi) {
+        NfQueue *q = &nf->q[qi];
+        RING_IDX rp = __atomic_load_n(&q->tx.sring->rsp_prod, __ATOMIC_ACQUIRE);
+        unsigned before = nf->violations;
+
+        if (rp - q->tx.rsp_cons > q->tx.req_prod_pvt - q->tx.rsp_cons) {
+                violation(nf, "queue %u: TX rsp_prod %u beyond the requests (%u posted, %u consumed)", qi, rp,
+                          q->tx.req_prod_pvt, q->tx.rsp_cons);
+                rp = q->tx.req_prod_pvt;
+        }
+        for (; q->tx.rsp_cons != rp; q->tx.rsp_cons++) {
+                RING_IDX i = q->tx.rsp_cons;
+                netif_tx_response_t r = *RING_GET_RESPONSE(&q->tx, i);
+                uint16_t want = q->tx_expect[i & (NF_RING - 1)];
+                if (want == NF_EXTRA ? r.status != NETIF_RSP_NULL : r.id != want || r.status == NETIF_RSP_NULL)
+                        violation(nf, "queue %u: TX response %u is (id %u, status %d) where (id %u%s) is outstanding",
+                                  qi, i, r.id, r.status, want == NF_EXTRA ? 0 : want, want == NF_EXTRA ? ", NULL" : "");
+                q->tx_status[i & (NF_RING - 1)] = r.status;
+        }
+        return nf->violations - before;
 }
 
 int nf_xmit(NetFront *nf, unsigned qi, const uint8_t *frame, size_t len, const NfTx *t, int timeout_ms) {
@@ -238,7 +276,8 @@ int nf_xmit(NetFront *nf, unsigned qi, const uint8_t *frame, size_t len, const N
         unsigned n_slots = 0, n_extras = 0;
         size_t off = 0;
         long end = now_ms() + timeout_ms;
-        int first_status = 0;
+        RING_IDX first = q->tx.req_prod_pvt;
+        bool bad = false;
 
         if (!t)
                 t = &none;
@@ -249,6 +288,7 @@ int nf_xmit(NetFront *nf, unsigned qi, const uint8_t *frame, size_t len, const N
                 memcpy(e.u.mcast.addr, t->mcast_addr, 6);
                 nf_put_raw(nf, qi, &r);
                 memcpy(RING_GET_REQUEST(&q->tx, q->tx.req_prod_pvt), &e, sizeof e);
+                q->tx_expect[q->tx.req_prod_pvt & (NF_RING - 1)] = NF_EXTRA;
                 q->tx.req_prod_pvt++;
                 n_extras = 1;
         } else {
@@ -281,6 +321,7 @@ int nf_xmit(NetFront *nf, unsigned qi, const uint8_t *frame, size_t len, const N
                                                                     .flags = t->hash_extra ? XEN_NETIF_EXTRA_FLAG_MORE : 0 };
                                         e->u.gso.type = t->gso_type;
                                         e->u.gso.size = t->gso_size;
+                                        q->tx_expect[q->tx.req_prod_pvt & (NF_RING - 1)] = NF_EXTRA;
                                         q->tx.req_prod_pvt++;
                                         n_extras++;
                                 }
@@ -289,6 +330,7 @@ int nf_xmit(NetFront *nf, unsigned qi, const uint8_t *frame, size_t len, const N
                                                 (netif_extra_info_t *) RING_GET_REQUEST(&q->tx, q->tx.req_prod_pvt);
                                         *e = (netif_extra_info_t) { .type = XEN_NETIF_EXTRA_TYPE_HASH };
                                         e->u.hash.type = _XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP;
+                                        q->tx_expect[q->tx.req_prod_pvt & (NF_RING - 1)] = NF_EXTRA;
                                         q->tx.req_prod_pvt++;
                                         n_extras++;
                                 }
@@ -300,26 +342,14 @@ int nf_xmit(NetFront *nf, unsigned qi, const uint8_t *frame, size_t len, const N
         }
         nf_push(nf, qi);
 
-        /* Responses: slot 0, n_extras NULLs, then the other slots. */
-        unsigned want = n_slots + n_extras, got = 0;
-        while (got < want) {
-                while (got < want && RING_HAS_UNCONSUMED_RESPONSES(&q->tx)) {
-                        netif_tx_response_t r = *RING_GET_RESPONSE(&q->tx, q->tx.rsp_cons);
-                        q->tx.rsp_cons++;
-                        if (got == 0) {
-                                if (r.id != ids[0])
-                                        return -EPROTO;
-                                first_status = r.status;
-                        } else if (got <= n_extras) {
-                                if (r.status != NETIF_RSP_NULL)
-                                        return -EPROTO;
-                        } else if (r.id != ids[got - n_extras] || r.status == NETIF_RSP_NULL)
-                                return -EPROTO;
-                        got++;
-                }
-                if (got == want)
-                        break;
+        /* Its responses, and any still due to an earlier call that timed out. */
+        RING_IDX end_idx = q->tx.req_prod_pvt;
+        (void) n_extras;
+        for (;;) {
                 int more;
+                bad |= tx_gc(nf, qi) > 0;
+                if (end_idx - q->tx.rsp_cons == 0 || end_idx - q->tx.rsp_cons > NF_RING)
+                        break;
                 RING_FINAL_CHECK_FOR_RESPONSES(&q->tx, more);
                 if (more)
                         continue;
@@ -327,7 +357,7 @@ int nf_xmit(NetFront *nf, unsigned qi, const uint8_t *frame, size_t len, const N
                         return -ETIMEDOUT;
                 nf_wait_event(nf, 5);
         }
-        return first_status;
+        return bad ? -EPROTO : q->tx_status[first & (NF_RING - 1)];
 }
 
 static int recv_one(NetFront *nf, unsigned qi, NfFrame *f) {
@@ -336,6 +366,11 @@ static int recv_one(NetFront *nf, unsigned qi, NfFrame *f) {
 
         if (!RING_HAS_UNCONSUMED_RESPONSES(&q->rx))
                 return -EAGAIN;
+        if (q->rx.sring->rsp_prod - q->rx.rsp_cons > q->rx.req_prod_pvt - q->rx.rsp_cons) {
+                violation(nf, "queue %u: RX rsp_prod %u beyond the buffers posted (%u)", qi, q->rx.sring->rsp_prod,
+                          q->rx.req_prod_pvt);
+                return -EPROTO;
+        }
         f->len = 0;
         f->has_gso = f->has_hash = false;
         f->queue = qi;
@@ -362,8 +397,10 @@ static int recv_one(NetFront *nf, unsigned qi, NfFrame *f) {
                 }
                 netif_rx_response_t r = *RING_GET_RESPONSE(&q->rx, i);
                 /* Same slot as the request: the id we posted there. */
-                if (r.id != slot)
+                if (r.id != slot) {
+                        violation(nf, "queue %u: RX response %u has id %u, not %u", qi, i, r.id, slot);
                         return -EPROTO;
+                }
                 if (r.status < 0) {
                         f->status = r.status;
                 } else {

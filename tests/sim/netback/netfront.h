@@ -24,7 +24,13 @@ typedef struct NfQueue {
         evtchn_port_t port_tx, port_rx;
         uint64_t tx_gfn[NF_RING], rx_gfn[NF_RING];
         uint32_t tx_gref[NF_RING], rx_gref[NF_RING];
+        /* What the response to each outstanding TX request slot must be: the
+         * request's id, or NF_EXTRA (a NULL response) for an extra slot. */
+        uint16_t tx_expect[NF_RING];
+        int16_t tx_status[NF_RING];
 } NfQueue;
+
+#define NF_EXTRA 0xffffu
 
 typedef struct NfOptions {
         bool windows;       /* xenvif: close cycle first, its keys, control ring */
@@ -46,6 +52,11 @@ typedef struct NetFront {
         uint64_t ctrl_data_gfn;
         uint32_t ctrl_data_ref, ctrl_ring_ref;
         uint16_t next_tx_id, next_ctrl_id;
+        /* Responses Linux netfront would disable the device for: one whose
+         * id is not outstanding (a second response for a request included),
+         * or one beyond the requests posted. The first is described. */
+        unsigned violations;
+        char violation[160];
 } NetFront;
 
 typedef struct NfFrame {
