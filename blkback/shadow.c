@@ -144,8 +144,7 @@ int blk_shadow_start(Blkback *bb, const BlkRecord *expected) {
 
         restored = xenbus_device_record(d, record_size(bb->n_queues, n), (void **) &rec);
         if (restored < 0)
-                return xenbus_device_set_error(d, restored, "cannot keep the device's record: %s",
-                                               strerror(-restored));
+                return restored;
         if (restored &&
             (rec->n_queues != expected->n_queues || rec->order != expected->order || rec->abi != expected->abi ||
              rec->persistent != expected->persistent || rec->ring_size != n))

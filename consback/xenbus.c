@@ -125,7 +125,7 @@ static int console_connect(XenbusDevice *d, XsBatch *pub) {
          * again and carries on. The record says which page it was. */
         r = xenbus_device_record(d, sizeof *rec, (void **) &rec);
         if (r < 0)
-                return xenbus_device_set_error(d, r, "cannot keep the console's record: %s", strerror(-r));
+                return r;
         if (r > 0 && (rec->ring_ref != ref || rec->port != port))
                 return xenbus_device_set_error(d, -ESTALE, "the frontend's ring changed while pvbackd was away");
         *rec = (ConsoleRecord) { .ring_ref = (uint32_t) ref, .port = (uint32_t) port };

@@ -164,7 +164,7 @@ int vif_record_start(Vif *v) {
 
         restored = xenbus_device_record(d, sizeof *rec, (void **) &rec);
         if (restored < 0)
-                return xenbus_device_set_error(d, restored, "cannot keep the device's record: %s", strerror(-restored));
+                return restored;
         (void) tap_get_name(v->tap_fds[0], now);
         if (!restored) {
                 *rec = v->expected;

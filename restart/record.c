@@ -42,23 +42,27 @@ int xenbus_device_record(XenbusDevice *d, size_t size, void **ret) {
                 return d->reattaching;
         }
         if (!d->domain || strlen(d->backend_path) >= sizeof rec->backend_path)
-                return -EINVAL;
+                return xenbus_device_set_error(d, -EINVAL, "no record for a device without a domain");
         state_file_close(&d->record, false);
         r = record_name(d, name, sizeof name);
+        if (r >= 0)
+                r = state_file_open(name, RECORD_KIND, total, d->reattaching, &d->record, &restored);
         if (r < 0)
-                return r;
-        r = state_file_open(name, RECORD_KIND, total, d->reattaching, &d->record, &restored);
-        if (r < 0)
-                return r;
+                return xenbus_device_set_error(d, r, "cannot keep the device's record in %s: %s", state_dir(),
+                                               strerror(-r));
         rec = d->record.addr;
         if (restored &&
             (!streq(rec->backend_path, d->backend_path) || rec->domid != d->domid || rec->devid != d->devid ||
              memcmp(rec->uuid, d->domain->uuid, sizeof rec->uuid) != 0 || rec->class_size != size)) {
                 /* Another guest's, or another device's: start afresh. */
-                log_dev_warning(d, "The saved record belongs to another device or guest, not re-attaching");
                 memset(rec->class_area, 0, size);
                 restored = false;
         }
+        if (!restored && d->reattaching)
+                /* The frontend is mid-stream: starting its rings afresh would
+                 * answer requests twice or never. */
+                return xenbus_device_set_error(d, -ESTALE, "the record an earlier pvbackd left for this device "
+                                               "cannot be used (another version, or damaged)");
         if (!restored) {
                 snprintf(rec->backend_path, sizeof rec->backend_path, "%s", d->backend_path);
                 rec->domid = d->domid;

@@ -16,7 +16,8 @@ typedef struct XenbusDevice XenbusDevice;
 /* The class's area of d's record, size bytes: zeroed at a fresh connect, as
  * the earlier process left it while the core re-attaches d (then 1 is
  * returned, else 0). Call from connect(); a second call returns the same area
- * if size is unchanged. */
+ * if size is unchanged. A negative errno after xenbus_device_set_error(),
+ * also while re-attaching from a record that cannot be used. */
 int xenbus_device_record(XenbusDevice *d, size_t size, void **ret);
 /* The core is re-attaching d: connect() must take the rings as they are
  * (indices, requests in flight from the record) instead of starting them. */

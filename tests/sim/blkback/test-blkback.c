@@ -1463,6 +1463,39 @@ static void test_xenstore_lost(void **state) {
         free(img);
 }
 
+/* A record the new process cannot use (another version's) is not taken as
+ * a fresh start under a frontend in mid-stream: the device is closed with
+ * the reason, and the other disks of the guest are served on. */
+static void test_unusable_record_closes_the_device(void **state) {
+        BlkFront f, g;
+        char *ia = make_image(imgdir, "rec-a.img", DISK_SECTORS * 512ull, NULL);
+        char *ib = make_image(imgdir, "rec-b.img", DISK_SECTORS * 512ull, NULL);
+        char path[512];
+        uint32_t version = 99;
+        int fd;
+
+        (void) state;
+        add_disk_and_open(&f, 44, 51712, ia);
+        connect_linux(&f, 1, 0, false);
+        add_disk(44, 51728, ib, SCRIPT_OURS, "w", NULL);
+        assert_int_equal(bf_open_pages(&g, &H, 44, 51728, 16), 0);
+        connect_linux(&g, 1, 0, false);
+        assert_int_equal(harness_stop_pvbackd(&H), 0);
+        snprintf(path, sizeof path, "%s/vbd-44-51712", H.dir);
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, &version, sizeof version, 4), (ssize_t) sizeof version); /* StateHeader.version */
+        close(fd);
+        assert_int_equal(harness_start_pvbackd(&H, NULL), 0);
+        wait_be(&H, "vbd", 44, 51712, "state", "5");
+        assert_true(harness_log_contains(&H, "cannot be used"));
+        assert_int_equal(simple_rw(&g, 0, true, 0, 8), BLKIF_RSP_OKAY);
+        bf_close(&f);
+        bf_close(&g);
+        free(ia);
+        free(ib);
+}
+
 static void test_restart_under_io_windows(void **state) {
         (void) state;
         restart_under_io(true, 40, 25);
@@ -1498,6 +1531,7 @@ static const struct CMUnitTest tests[] = {
         T(test_restart_under_io_linux),
         T(test_crash_points),
         T(test_xenstore_lost),
+        T(test_unusable_record_closes_the_device),
 };
 
 DEFINE_SIM_TEST_MAIN("blkback", tests);
