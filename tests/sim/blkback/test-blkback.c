@@ -1279,6 +1279,17 @@ static void test_persistent_bound(void **state) {
 
 /* ---- restart and crash under I/O ---- */
 
+/* The end of a restart test: the disk works on, the image is the model,
+ * and the frontend closes as usual. */
+static void works_on_and_matches(BlkFront *f, Model *m, char *img, bool discard, uint32_t seed) {
+        workload(f, m, 2, 16, discard, false, seed);
+        check_image(img, m);
+        close_frontend(f);
+        bf_close(f);
+        model_free(m);
+        free(img);
+}
+
 typedef enum Stop {
         STOP_RESTART, /* SIGTERM, the FD store kept: systemctl restart */
         STOP_CRASH,   /* SIGKILL, the FD store kept: a crash, Restart=always */
@@ -1345,12 +1356,7 @@ static void restart_under_io(bool windows, uint32_t domid, unsigned cycles) {
                 if (bf_collect(&f, qi, &extra, 1, 1, 0) != 0)
                         fail_msg("queue %u: a response no request is waiting for (id %" PRIu64 ")", qi, extra.id);
         }
-        workload(&f, &m, 4, 16, discard, false, seed);
-        check_image(img, &m);
-        close_frontend(&f);
-        bf_close(&f);
-        model_free(&m);
-        free(img);
+        works_on_and_matches(&f, &m, img, discard, seed);
 }
 
 /* Starts pvbackd with crash point at armed ($PVBACKD_CRASH_AT). */
@@ -1423,12 +1429,7 @@ static void test_crash_points(void **state) {
         assert_int_equal(harness_start_pvbackd(&H, NULL), 0);
         round_collect(&f, &m, &rd, &discard, false, round++);
 
-        workload(&f, &m, 2, 16, discard, false, seed);
-        check_image(img, &m);
-        close_frontend(&f);
-        bf_close(&f);
-        model_free(&m);
-        free(img);
+        works_on_and_matches(&f, &m, img, discard, seed);
 }
 
 /* The daemon's XenStore connection breaks: it exits with a failure for its
@@ -1455,12 +1456,7 @@ static void test_xenstore_lost(void **state) {
         assert_true(harness_log_contains(&H, "Lost the XenStore connection, exiting for a restart"));
         assert_int_equal(harness_start_pvbackd(&H, NULL), 0);
         round_collect(&f, &m, &rd, &discard, false, 0);
-        workload(&f, &m, 2, 16, discard, false, seed);
-        check_image(img, &m);
-        close_frontend(&f);
-        bf_close(&f);
-        model_free(&m);
-        free(img);
+        works_on_and_matches(&f, &m, img, discard, seed);
 }
 
 /* A record the new process cannot use (another version's) is not taken as
