@@ -179,6 +179,7 @@ static int on_takeover_end(sd_event_source *s, uint64_t usec, void *userdata) {
 
         evtchn_dispatcher_drop_unclaimed(b->evtchn);
         fdstore_forget_untaken();
+        xenbus_records_sweep(b);
         return 0;
 }
 

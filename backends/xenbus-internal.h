@@ -96,6 +96,8 @@ struct Backend {
 bool xenbus_record_exists(const BackendClass *c, uint32_t domid, uint32_t devid);
 /* Forgets the record; keep_file leaves it for the next process. */
 void xenbus_device_record_drop(XenbusDevice *d, bool keep_file);
+/* Removes the records no device took over after a start. */
+void xenbus_records_sweep(Backend *b);
 
 /* backend.c: the class table and the daemon-wide status. */
 size_t backend_class_index(const Backend *b, const BackendClass *c);

@@ -31,14 +31,20 @@ static int vbd_init(Backend *b) {
         return 0;
 }
 
+/* What the kernel may still write into when the daemon ends (I/O in flight
+ * at exit is left to the next process): kept reachable from here until the
+ * process is gone, never freed under the kernel, and not counted as a leak. */
+static BlkClass *volatile kept_until_exit; /* volatile: a store never read is not dropped */
+
 static void vbd_done(Backend *b) {
         BlkClass *bc = backend_class_data(b, &vbd_class);
 
         blk_abandoned_done(bc);
-        if (bc && !bc->abandoned) {
-                backend_set_class_data(b, &vbd_class, NULL);
+        backend_set_class_data(b, &vbd_class, NULL);
+        if (bc && bc->abandoned)
+                kept_until_exit = bc;
+        else
                 free(bc);
-        } /* else the kernel still holds buffers: they stay, reachable, until the exit */
 }
 
 static Blkback *blkback_get(XenbusDevice *d) {

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <dirent.h>
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "record.h"
@@ -90,4 +92,33 @@ void xenbus_device_record_drop(XenbusDevice *d, bool keep_file) {
                 return;
         }
         state_file_close(&d->record, !keep_file);
+}
+
+/* Records of devices that went while no pvbackd ran (their guest destroyed,
+ * the device detached): nothing will take them over. */
+void xenbus_records_sweep(Backend *b) {
+        DIR *dir = opendir(state_dir());
+        struct dirent *de;
+
+        if (!dir)
+                return;
+        while ((de = readdir(dir))) {
+                for (size_t i = 0; i < b->n_classes; i++) {
+                        const char *rest = startswith(de->d_name, b->classes[i]->kind);
+                        unsigned domid, devid;
+                        char path[256];
+                        XenbusDevice *d;
+                        int n = 0;
+
+                        if (!rest || sscanf(rest, "-%u-%u%n", &domid, &devid, &n) != 2 || rest[n] != '\0')
+                                continue;
+                        snprintf(path, sizeof path, BACKEND_ROOT "/%s/%u/%u", b->classes[i]->kind, domid, devid);
+                        d = xenbus_device_find(b, path);
+                        if (d && d->record.addr)
+                                continue;
+                        log_info("Removing the record of %s: no device took it over", path);
+                        state_file_remove(de->d_name);
+                }
+        }
+        closedir(dir);
 }
