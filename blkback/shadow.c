@@ -42,28 +42,27 @@ void blk_shadow_stop(Blkback *bb) {
                 queue_shadow_free(&bb->queues[i]);
 }
 
+/* Oldest first. Responses are out of order, so a request can stay in flight
+ * while any number of later ones pass it: its age is counted back from
+ * req_cons (modulo 2^32, as the ring's indices), not bounded by the ring. */
 static int cmp_req_idx(const void *a, const void *b, void *userdata) {
         const BlkQueue *q = userdata;
-        /* Relative to the oldest possible index: ring order across a wrap. */
-        uint32_t base = q->rec->req_cons - q->ring_size;
-        uint32_t x = q->shadow[*(const uint16_t *) a].req_idx - base;
-        uint32_t y = q->shadow[*(const uint16_t *) b].req_idx - base;
+        uint32_t age_a = q->rec->req_cons - 1 - q->shadow[*(const uint16_t *) a].req_idx;
+        uint32_t age_b = q->rec->req_cons - 1 - q->shadow[*(const uint16_t *) b].req_idx;
 
-        return x < y ? -1 : x > y;
+        return age_a > age_b ? -1 : age_a < age_b;
 }
 
 /* What an entry is, seen from the live ring after a restart. */
 typedef enum Fate {
         FATE_NONE,      /* free */
         FATE_PUBLISHED, /* the frontend has seen its response: free it */
-        FATE_UNCOUNTED, /* taken just before the crash, not yet counted in req_cons: still on the ring */
+        FATE_UNCOUNTED, /* taken just before the crash, req_cons not yet past it: still on the ring */
         FATE_REPLAY,    /* taken, not answered where the frontend sees it: run again */
         FATE_BAD,
 } Fate;
 
 static Fate entry_fate(const BlkQueue *q, const BlkShadow *s, uint32_t saved, uint32_t live) {
-        uint32_t n = q->ring_size, req_cons = q->rec->req_cons;
-
         switch (s->state) {
         case BLK_SHADOW_FREE:
                 return FATE_NONE;
@@ -72,9 +71,8 @@ static Fate entry_fate(const BlkQueue *q, const BlkShadow *s, uint32_t saved, ui
                         return FATE_PUBLISHED;
                 _fallthrough_;
         case BLK_SHADOW_TAKEN:
-                if (s->req_idx - req_cons < n)
-                        return FATE_UNCOUNTED;
-                return req_cons - 1 - s->req_idx < n ? FATE_REPLAY : FATE_BAD;
+                /* req_cons is stored right after the entry (see the top). */
+                return s->req_idx == q->rec->req_cons ? FATE_UNCOUNTED : FATE_REPLAY;
         default:
                 return FATE_BAD;
         }
@@ -106,9 +104,11 @@ static const char *queue_recover(BlkQueue *q) {
                 default:
                         break;
                 }
-        /* Fewer published entries than responses: an interrupted recovery
-         * freed some already. More requests taken than recorded: the
-         * response index was moved by someone else. */
+        /* An entry's index alone cannot say much (see cmp_req_idx()): the
+         * counts check the shadow as a whole. Fewer published entries than
+         * responses: an interrupted recovery freed some already. More
+         * requests taken than recorded: the response index was moved by
+         * someone else. */
         if (published > live - saved)
                 return "the frontend sees more responses than the earlier process recorded";
         if (replay != rec->req_cons - live)

@@ -1492,6 +1492,115 @@ static void test_unusable_record_closes_the_device(void **state) {
         free(ib);
 }
 
+/* A stream kept STREAM_QD deep with requests of mixed sizes and flushes, so
+ * that small ones pass large ones and flushes and a request can stay in
+ * flight while more than a ring of others complete, through random restarts
+ * and crashes: every response is for a request in flight and comes once,
+ * reads match the model, the image matches it at the end. */
+#define STREAM_QD 32 /* the whole ring (one page, 64-bit layout) */
+#define STREAM_PAGES (BF_DATA_PAGES / STREAM_QD)
+
+static void test_restart_under_stream(void **state) {
+        BlkFront f;
+        Model m;
+        char *img = make_image(imgdir, "stream.img", DISK_SECTORS * 512ull, &m);
+        Inflight fl[STREAM_QD];
+        bool busy[STREAM_QD] = {};
+        uint32_t seed = test_seed();
+        unsigned done = 0, stops = 0, n_busy = 0, next_stop = 100;
+        bool discard = false;
+
+        (void) state;
+        print_message("restart under a stream: seed %u\n", seed);
+        add_disk_and_open(&f, 45, 51712, img);
+        connect_linux(&f, 1, 0, false);
+        while (done < 3000 || n_busy > 0) {
+                BfResult res[STREAM_QD];
+                int got;
+
+                for (unsigned i = 0; i < STREAM_QD && done < 3000; i++) {
+                        Inflight *x = &fl[i];
+                        bool large = rnd(&seed) % 4 == 0, overlap = false;
+                        uint64_t sector;
+
+                        if (busy[i])
+                                continue;
+                        if (rnd(&seed) % 16 == 0) {
+                                x->req = (BfReq) { .operation = BLKIF_OP_FLUSH_DISKCACHE, .id = ++f.next_id };
+                                x->nsect = 0;
+                                bf_put(&f, 0, &x->req);
+                                busy[i] = true;
+                                n_busy++;
+                                continue;
+                        }
+                        x->q = 0;
+                        x->first = 0;
+                        x->nsect = large ? STREAM_PAGES * 8 : 1 + rnd(&seed) % 8;
+                        x->page0 = i * STREAM_PAGES;
+                        x->write = rnd(&seed) % 2;
+                        sector = rnd(&seed) % (m.sectors - x->nsect);
+                        for (unsigned k = 0; k < STREAM_QD; k++)
+                                if (busy[k] && fl[k].nsect && sector < fl[k].req.sector + fl[k].nsect &&
+                                    fl[k].req.sector < sector + x->nsect)
+                                        overlap = true;
+                        if (overlap)
+                                continue;
+                        for (unsigned p = 0; p < (x->nsect + 7) / 8; p++)
+                                for (unsigned b = 0; b < 4096; b++)
+                                        bf_page(&f, x->page0 + p)[b] = x->write ? (uint8_t) rnd(&seed) : 0xa5;
+                        bf_build_rw(&f, &x->req, x->write, sector, x->page0, 0, x->nsect, false, i);
+                        bf_put(&f, 0, &x->req);
+                        busy[i] = true;
+                        n_busy++;
+                }
+                bf_push(&f, 0);
+                if (done >= next_stop && done < 3000) {
+                        usleep(rnd(&seed) % 2000);
+                        stop_and_start(rnd(&seed) % 3 == 0 ? STOP_RESTART : STOP_CRASH);
+                        stops++;
+                        next_stop = done + 60 + rnd(&seed) % 100;
+                }
+                got = bf_collect(&f, 0, res, 1, STREAM_QD, T_WAIT);
+                if (got == 0 && n_busy > 0)
+                        fail_msg("no response in %d ms with %u requests in flight", T_WAIT, n_busy);
+                for (int r = 0; r < got; r++) {
+                        Inflight *x = NULL;
+                        unsigned i;
+
+                        for (i = 0; i < STREAM_QD; i++)
+                                if (busy[i] && fl[i].req.id == res[r].id) {
+                                        x = &fl[i];
+                                        break;
+                                }
+                        if (!x)
+                                fail_msg("a response for id %" PRIu64 ", which is not in flight", res[r].id);
+                        if (res[r].status != BLKIF_RSP_OKAY)
+                                fail_msg("request %" PRIu64 " failed: %d", res[r].id, res[r].status);
+                        for (unsigned s = 0; s < x->nsect; s++) {
+                                uint8_t *g = bf_page(&f, x->page0 + s / 8) + (s % 8) * 512;
+                                uint8_t *d = m.data + (x->req.sector + s) * 512;
+                                if (x->write)
+                                        memcpy(d, g, 512);
+                                else if (memcmp(d, g, 512) != 0)
+                                        fail_msg("read of sector %" PRIu64 " differs from the model",
+                                                 x->req.sector + s);
+                        }
+                        busy[i] = false;
+                        n_busy--;
+                        done++;
+                }
+        }
+        print_message("restart under a stream: %u requests, %u stops\n", done, stops);
+        assert_true(stops >= 10);
+        usleep(200 * 1000);
+        {
+                BfResult extra;
+                if (bf_collect(&f, 0, &extra, 1, 1, 0) != 0)
+                        fail_msg("a response no request is waiting for (id %" PRIu64 ")", extra.id);
+        }
+        works_on_and_matches(&f, &m, img, discard, seed);
+}
+
 static void test_restart_under_io_windows(void **state) {
         (void) state;
         restart_under_io(true, 40, 25);
@@ -1525,6 +1634,7 @@ static const struct CMUnitTest tests[] = {
         T(test_persistent_bounce),
         T(test_restart_under_io_windows),
         T(test_restart_under_io_linux),
+        T(test_restart_under_stream),
         T(test_crash_points),
         T(test_xenstore_lost),
         T(test_unusable_record_closes_the_device),
