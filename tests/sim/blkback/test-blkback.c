@@ -1601,6 +1601,70 @@ static void test_restart_under_stream(void **state) {
         works_on_and_matches(&f, &m, img, discard, seed);
 }
 
+/* A disk on a small frontend (16 data pages), connected as Linux does. */
+static void small_disk(BlkFront *f, uint32_t domid, uint32_t devid, const char *img) {
+        add_disk(domid, devid, img, SCRIPT_OURS, "w", NULL);
+        assert_int_equal(bf_open_pages(f, &H, domid, devid, 16), 0);
+        connect_linux(f, 1, 0, false);
+}
+
+/* What happened while pvbackd was down is followed when it is back: a
+ * guest destroyed meanwhile leaves no zombie; its domid reused by a new
+ * guest gets that guest's disk served afresh (the record left is another
+ * guest's); a frontend that began to close meanwhile is followed to Closed;
+ * a disk added meanwhile is served; an untouched guest works on. */
+static void test_restart_reconciles(void **state) {
+        BlkFront keep, added, gone, reused, closing;
+        char *img[5];
+
+        (void) state;
+        for (int i = 0; i < 5; i++) {
+                char name[32];
+                snprintf(name, sizeof name, "reconcile%d.img", i);
+                img[i] = make_image(imgdir, name, DISK_SECTORS * 512ull, NULL);
+        }
+        small_disk(&keep, 46, 51712, img[0]);
+        small_disk(&gone, 47, 51712, img[1]);
+        small_disk(&closing, 49, 51712, img[2]);
+        assert_int_equal(simple_rw(&keep, 0, true, 0, 8), BLKIF_RSP_OKAY);
+
+        assert_int_equal(harness_kill_pvbackd(&H, SIGKILL), SIGKILL);
+        /* The outage: libxl destroys guest 47 (removing its backend
+         * directory itself, as nobody answers) and creates another with
+         * the same domid; guest 49's frontend starts to close; guest 46
+         * gets a second disk. */
+        bf_close(&gone);
+        /* What libxl's forced removal ends with when no backend answers. */
+        assert_true(xs_rm(H.xs, XBT_NULL, "/local/domain/47/device/vbd/51712"));
+        assert_true(xs_rm(H.xs, XBT_NULL, "/local/domain/0/backend/vbd/47/51712"));
+        assert_int_equal(xsim_domain_destroy(47), 0);
+        for (int i = 0; i < 100 && xsim_domain_query(47, NULL) >= 0; i++)
+                usleep(20 * 1000);
+        assert_true(xsim_domain_query(47, NULL) < 0); /* gone, not a zombie */
+        assert_int_equal(bf_set_state(&closing, XenbusStateClosing), 0);
+        add_disk(46, 51728, img[3], SCRIPT_OURS, "w", NULL);
+        add_disk(47, 51712, img[4], SCRIPT_OURS, "w", NULL); /* the new guest 47 */
+
+        assert_int_equal(harness_start_pvbackd(&H, NULL), 0);
+        assert_int_equal(simple_rw(&keep, 0, false, 0, 8), BLKIF_RSP_OKAY);
+        assert_int_equal(bf_open_pages(&added, &H, 46, 51728, 16), 0);
+        connect_linux(&added, 1, 0, false);
+        assert_int_equal(simple_rw(&added, 0, true, 8, 8), BLKIF_RSP_OKAY);
+        assert_int_equal(bf_open_pages(&reused, &H, 47, 51712, 16), 0);
+        connect_linux(&reused, 1, 0, false);
+        assert_int_equal(simple_rw(&reused, 0, true, 16, 8), BLKIF_RSP_OKAY);
+        assert_int_equal(bf_wait_backend(&closing, XenbusStateClosing, T_WAIT), 0);
+        assert_int_equal(bf_set_state(&closing, XenbusStateClosed), 0);
+        assert_int_equal(bf_wait_backend(&closing, XenbusStateClosed, T_WAIT), 0);
+        assert_false(harness_log_contains(&H, "Cannot re-attach"));
+        bf_close(&keep);
+        bf_close(&added);
+        bf_close(&reused);
+        bf_close(&closing);
+        for (int i = 0; i < 5; i++)
+                free(img[i]);
+}
+
 static void test_restart_under_io_windows(void **state) {
         (void) state;
         restart_under_io(true, 40, 25);
@@ -1638,6 +1702,7 @@ static const struct CMUnitTest tests[] = {
         T(test_crash_points),
         T(test_xenstore_lost),
         T(test_unusable_record_closes_the_device),
+        T(test_restart_reconciles),
 };
 
 DEFINE_SIM_TEST_MAIN("blkback", tests);
