@@ -173,15 +173,16 @@ image_sha() {
         dd if="$1" bs=1M skip="$2" count="${3:-8}" iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1
 }
 
-# restart_under_io GUEST...: pvbackd restarted and killed while the guests
-# (lab-rio-pv, lab-rio-hvm) run guest/tests/restart-io.sh (disk checksum
-# loops and TCP transfers both ways with dom0); see 75-restart-under-io-pv.
+# [RIO_RESTARTS=N] restart_under_io GUEST...: pvbackd restarted and killed
+# (N times in all, 6 unless set: systemctl restart, kill -9, restart, ...)
+# while the guests (lab-rio-pv, lab-rio-hvm) run guest/tests/restart-io.sh
+# (disk checksum loops and TCP transfers both ways with dom0); see
+# 75-restart-under-io-pv.
 # Their configs, IPs and MACs:
 declare -gA RIO_CFG=([lab-rio-pv]=pv-full [lab-rio-hvm]=hvm-full)
 declare -gA RIO_IP=([lab-rio-pv]=10.99.0.8 [lab-rio-hvm]=10.99.0.9)
 declare -gA RIO_MAC=([lab-rio-pv]=00:16:3e:00:00:08 [lab-rio-hvm]=00:16:3e:00:00:09)
 declare -gA RIO_DOMID RIO_SERVED
-RIO_RESTARTS=6 # restart, kill -9, restart, ...
 RIO_WWW=/tmp/rio-www
 
 rio_img() { echo "$IMAGES/$1.img"; }
@@ -270,7 +271,7 @@ rio_pauses() {
 }
 
 restart_under_io() {
-        RIO_GUESTS="$*" RIO_PROBLEMS=()
+        RIO_GUESTS="$*" RIO_PROBLEMS=() RIO_RESTARTS=${RIO_RESTARTS:-6}
         local g d i n dev t0 old new out slot sum how vif_note net_skip="" net_ok=yes disk_ok=yes
         rm -f /tmp/rio-stop
         # dom0's payload for the guests to fetch.
