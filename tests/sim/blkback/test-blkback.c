@@ -1665,6 +1665,32 @@ static void test_restart_reconciles(void **state) {
                 free(img[i]);
 }
 
+/* The ring's indices are written by the guest too: one that moved its
+ * response index while pvbackd was down (by more than any push could have)
+ * has its disk closed with the reason; the guest's other disk is served. */
+static void test_tampered_ring_after_restart(void **state) {
+        BlkFront f, g;
+        char *ia = make_image(imgdir, "tamper-a.img", DISK_SECTORS * 512ull, NULL);
+        char *ib = make_image(imgdir, "tamper-b.img", DISK_SECTORS * 512ull, NULL);
+        blkif_x86_64_sring_t *sring;
+
+        (void) state;
+        small_disk(&f, 50, 51712, ia);
+        small_disk(&g, 50, 51728, ib);
+        assert_int_equal(simple_rw(&f, 0, true, 0, 8), BLKIF_RSP_OKAY);
+        assert_int_equal(harness_kill_pvbackd(&H, SIGKILL), SIGKILL);
+        sring = f.q[0].sring;
+        sring->rsp_prod += 5; /* responses nobody wrote */
+        assert_int_equal(harness_start_pvbackd(&H, NULL), 0);
+        wait_be(&H, "vbd", 50, 51712, "state", "5");
+        assert_true(harness_log_contains(&H, "queue 0: cannot re-attach: "));
+        assert_int_equal(simple_rw(&g, 0, true, 0, 8), BLKIF_RSP_OKAY);
+        bf_close(&f);
+        bf_close(&g);
+        free(ia);
+        free(ib);
+}
+
 static void test_restart_under_io_windows(void **state) {
         (void) state;
         restart_under_io(true, 40, 25);
@@ -1703,6 +1729,7 @@ static const struct CMUnitTest tests[] = {
         T(test_xenstore_lost),
         T(test_unusable_record_closes_the_device),
         T(test_restart_reconciles),
+        T(test_tampered_ring_after_restart),
 };
 
 DEFINE_SIM_TEST_MAIN("blkback", tests);
